@@ -1,0 +1,29 @@
+/* Internal helpers shared across donkey's modules. Not installed. */
+#ifndef DK_UTIL_INTERNAL_H
+#define DK_UTIL_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+/** Names the calling thread (best effort, for debuggers and top). */
+void dk__thread_name(const char *name);
+
+/** A growable byte buffer on the heap. */
+typedef struct dk__buf {
+    char *data;
+    size_t len, cap;
+} dk__buf;
+
+int dk__buf_append(dk__buf *b, const void *data, size_t len);
+int dk__buf_appendf(dk__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int dk__buf_appends(dk__buf *b, const char *s);
+void dk__buf_free(dk__buf *b);
+
+/** strdup that accepts NULL (returns NULL). */
+char *dk__strdup(const char *s);
+
+/** Case-insensitive ASCII comparison of `a` (length alen) with NUL-terminated `b`. */
+bool dk__strieq_n(const char *a, size_t alen, const char *b);
+
+#endif

@@ -1,0 +1,312 @@
+/* Small shared utilities: error names, time, UUIDs, durations, globs, buffers. */
+#define _GNU_SOURCE
+#include "donkey/common.h"
+#include "internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+const char *dk_strerror(int err)
+{
+    switch (err) {
+    case 0:
+        return "success";
+#define DK_X_(name, value, text) \
+    case value:                  \
+        return text;
+        DK_ERRNO_MAP(DK_X_)
+#undef DK_X_
+    }
+    return "unknown error";
+}
+
+const char *dk_err_name(int err)
+{
+    switch (err) {
+    case 0:
+        return "OK";
+#define DK_X_(name, value, text) \
+    case value:                  \
+        return #name;
+        DK_ERRNO_MAP(DK_X_)
+#undef DK_X_
+    }
+    return "EUNKNOWN";
+}
+
+int dk_err_set(dk_err *err, int code, const char *fmt, ...)
+{
+    if (err != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        err->code = code;
+        vsnprintf(err->message, sizeof(err->message), fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+uint64_t dk_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int64_t dk_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *dk_iso8601(int64_t wall_ms, char *buf, size_t len)
+{
+    time_t secs = (time_t)(wall_ms >= 0 ? wall_ms / 1000 : (wall_ms - 999) / 1000);
+    int ms = (int)(wall_ms - (int64_t)secs * 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    return buf;
+}
+
+static int read_digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)**p))
+            return -1;
+        v = v * 10 + (**p - '0');
+        (*p)++;
+    }
+    *out = v;
+    return 0;
+}
+
+int dk_iso8601_parse(const char *text, int64_t *out_ms)
+{
+    if (text == NULL)
+        return DK_EINVAL;
+    const char *p = text;
+    int y, mo, d, h = 0, mi = 0, s = 0, ms = 0;
+    if (read_digits(&p, 4, &y) || *p++ != '-' || read_digits(&p, 2, &mo) || *p++ != '-' ||
+        read_digits(&p, 2, &d))
+        return DK_EINVAL;
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        p++;
+        if (read_digits(&p, 2, &h) || *p++ != ':' || read_digits(&p, 2, &mi))
+            return DK_EINVAL;
+        if (*p == ':') {
+            p++;
+            if (read_digits(&p, 2, &s))
+                return DK_EINVAL;
+            if (*p == '.') {
+                p++;
+                int scale = 100;
+                if (!isdigit((unsigned char)*p))
+                    return DK_EINVAL;
+                while (isdigit((unsigned char)*p)) {
+                    ms += (*p - '0') * scale;
+                    scale /= 10;
+                    p++;
+                }
+            }
+        }
+    }
+    int offset_min = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1, oh, om;
+        p++;
+        if (read_digits(&p, 2, &oh))
+            return DK_EINVAL;
+        if (*p == ':')
+            p++;
+        if (read_digits(&p, 2, &om))
+            return DK_EINVAL;
+        offset_min = sign * (oh * 60 + om);
+    }
+    if (*p != '\0')
+        return DK_EINVAL;
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || s > 60)
+        return DK_EINVAL;
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo == 2 && d == 29 && !leap)
+        return DK_EINVAL;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+                    .tm_hour = h, .tm_min = mi, .tm_sec = s};
+    time_t t = timegm(&tm);
+    *out_ms = ((int64_t)t - (int64_t)offset_min * 60) * 1000 + ms;
+    return 0;
+}
+
+int dk_duration_parse(const char *text, uint64_t *out_ms, dk_err *err)
+{
+    if (text == NULL || *text == '\0')
+        return dk_err_set(err, DK_EINVAL, "empty duration");
+    const char *p = text;
+    uint64_t v = 0;
+    if (!isdigit((unsigned char)*p))
+        return dk_err_set(err, DK_EINVAL, "duration '%s' must start with a number", text);
+    while (isdigit((unsigned char)*p)) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return dk_err_set(err, DK_EINVAL, "duration '%s' is too large", text);
+        v = v * 10 + (uint64_t)(*p - '0');
+        p++;
+    }
+    uint64_t mult;
+    if (*p == '\0' || strcmp(p, "ms") == 0)
+        mult = 1;
+    else if (strcmp(p, "s") == 0)
+        mult = 1000;
+    else if (strcmp(p, "m") == 0)
+        mult = 60000;
+    else if (strcmp(p, "h") == 0)
+        mult = 3600000;
+    else if (strcmp(p, "d") == 0)
+        mult = 86400000;
+    else
+        return dk_err_set(err, DK_EINVAL,
+                          "duration '%s' has unknown unit (use ms, s, m, h or d)", text);
+    if (v != 0 && mult > UINT64_MAX / v)
+        return dk_err_set(err, DK_EINVAL, "duration '%s' is too large", text);
+    *out_ms = v * mult;
+    return 0;
+}
+
+void dk_uuid_v4(char out[37])
+{
+    unsigned char b[16];
+    size_t got = 0;
+    while (got < sizeof(b)) {
+        ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            /* The kernel always has a random source; fall back to rand() only if it fails. */
+            for (; got < sizeof(b); got++)
+                b[got] = (unsigned char)rand();
+            break;
+        }
+        got += (size_t)n;
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    static const char hex[] = "0123456789abcdef";
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *o++ = '-';
+        *o++ = hex[b[i] >> 4];
+        *o++ = hex[b[i] & 15];
+    }
+    *o = '\0';
+}
+
+bool dk_glob_match(const char *pattern, const char *text)
+{
+    /* Iterative matcher with single-star backtracking: linear in practice,
+     * never exponential. */
+    const char *star = NULL, *resume = NULL;
+    while (*text) {
+        if (*pattern == '*') {
+            star = pattern++;
+            resume = text;
+        } else if (*pattern == '?' || *pattern == *text) {
+            pattern++;
+            text++;
+        } else if (star) {
+            pattern = star + 1;
+            text = ++resume;
+        } else {
+            return false;
+        }
+    }
+    while (*pattern == '*')
+        pattern++;
+    return *pattern == '\0';
+}
+
+void dk__thread_name(const char *name)
+{
+    pthread_setname_np(pthread_self(), name);
+}
+
+int dk__buf_append(dk__buf *b, const void *data, size_t len)
+{
+    if (b->len + len + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + len + 1)
+            cap *= 2;
+        char *n = realloc(b->data, cap);
+        if (n == NULL)
+            return DK_ENOMEM;
+        b->data = n;
+        b->cap = cap;
+    }
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int dk__buf_appends(dk__buf *b, const char *s)
+{
+    return dk__buf_append(b, s, strlen(s));
+}
+
+int dk__buf_appendf(dk__buf *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return DK_EINVAL;
+    if ((size_t)n < sizeof(tmp))
+        return dk__buf_append(b, tmp, (size_t)n);
+    char *big = malloc((size_t)n + 1);
+    if (big == NULL)
+        return DK_ENOMEM;
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    int rc = dk__buf_append(b, big, (size_t)n);
+    free(big);
+    return rc;
+}
+
+void dk__buf_free(dk__buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+char *dk__strdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+bool dk__strieq_n(const char *a, size_t alen, const char *b)
+{
+    size_t blen = strlen(b);
+    if (alen != blen)
+        return false;
+    for (size_t i = 0; i < alen; i++)
+        if (tolower((unsigned char)a[i]) != tolower((unsigned char)b[i]))
+            return false;
+    return true;
+}
