@@ -29,8 +29,10 @@ typedef struct dk_log_entry {
     const json_t *context;/* object or NULL when empty */
 } dk_log_entry;
 
-/** A transport: `log` gets each entry that passes the level; it may run on
- *  any thread (calls to one transport are serialised by the logger). */
+/** A transport: `log` gets each entry that passes the level, synchronously on
+ *  the logging thread (calls to one transport are serialised by the logger, and
+ *  no other logger lock is held). A transport must not log to a logger of its
+ *  own family: such nested entries are dropped. */
 typedef void (*dk_log_fn)(const dk_log_entry *entry, void *user);
 
 typedef struct dk_logger dk_logger;
@@ -89,6 +91,18 @@ DK_API uint64_t dk_logger_dropped(const dk_logger *lg);
  *  malloc'd string the caller frees with free(). `color` selects ANSI colours
  *  for the pretty format. NULL if out of memory. */
 DK_API char *dk_log_format_entry(const dk_log_entry *entry, dk_log_format format, bool color);
+
+/** Adds a transport appending one `format` line per entry (JSON lines, or pretty
+ *  without colours) to the file at `path` (copied; created if missing, opened
+ *  with O_APPEND). Lines are written and flushed synchronously on the caller's
+ *  thread. The file is reopened before the next line after dk_logger_reopen().
+ *  Returns 0, DK_EINVAL, DK_EIO (cannot open; errno is kept) or DK_ENOMEM. */
+DK_API int dk_logger_add_file(dk_logger *lg, const char *path, dk_log_format format);
+
+/** Makes every file transport of the logger's family reopen its file before
+ *  writing its next line (log rotation). Async-signal-safe: may be called from
+ *  a SIGHUP handler. */
+DK_API void dk_logger_reopen(dk_logger *lg);
 
 #define dk_log_debug(lg, msg, data) dk_log((lg), DK_LOG_DEBUG, (msg), (data))
 #define dk_log_info(lg, msg, data) dk_log((lg), DK_LOG_INFO, (msg), (data))
