@@ -1,5 +1,7 @@
 /* Small shared utilities: error names, time, UUIDs, durations, globs, buffers. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "donkey/common.h"
 #include "internal.h"
 

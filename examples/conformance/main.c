@@ -1,0 +1,39 @@
+/* conformance: the application black-box tests drive. Standard flags are
+ * parsed by dk_app_options_parse(); the rest here. */
+#include "conf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int main(int argc, char **argv)
+{
+    dk_app_options opts;
+    dk_app_options_init(&opts);
+    dk_err err = {0};
+    if (dk_app_options_parse(&opts, &argc, argv, &err) < 0) {
+        fprintf(stderr, "conformance: %s\n", err.message);
+        return 2;
+    }
+    conf_flags flags = {0};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--broken-plugins") == 0 && i + 1 < argc) {
+            flags.broken_plugins = argv[++i];
+        } else {
+            fprintf(stderr, "conformance: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    dk_app *app = dk_app_new(&opts);
+    if (app == NULL) {
+        fprintf(stderr, "conformance: out of memory\n");
+        return 1;
+    }
+    dk_router *r = dk_router_new("conf");
+    if (r == NULL || conf_foundation_routes(r) != 0) {
+        fprintf(stderr, "conformance: route definition failed\n");
+    }
+    dk_app_use(app, r);
+    int rc = dk_app_run(app);
+    dk_app_free(app);
+    return rc;
+}

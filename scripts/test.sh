@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds donkey (gcc), runs every test; then builds
+# with clang under AddressSanitizer + UndefinedBehaviorSanitizer and runs the
+# suite again. Usage: scripts/test.sh [--quick]  (--quick: skip the sanitizer pass)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+JOBS=$(nproc)
+
+echo "== build (gcc, RelWithDebInfo) =="
+cmake -S . -B build -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$JOBS"
+echo "== tests (gcc) =="
+ctest --test-dir build --output-on-failure -j2
+
+if [ "${1:-}" != "--quick" ]; then
+  echo "== build (clang, ASan+UBSan) =="
+  cmake -S . -B build-asan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+        -DDK_SANITIZE=address,undefined >/dev/null
+  cmake --build build-asan -j"$JOBS"
+  echo "== tests (ASan+UBSan) =="
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j2 -LE nosan
+fi

@@ -1,0 +1,744 @@
+/* The HTTP server: N h2o evloop threads, each with its own SO_REUSEPORT
+ * listener, turning h2o requests into dk_request/dk_response and back, plus
+ * streaming responses written from any thread. */
+#include "../internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <h2o.h>
+#include <h2o/http1.h>
+#include <h2o/http2.h>
+
+#include "donkey/ratelimit.h"
+
+typedef struct worker {
+    dk__server *srv;
+    int index;
+    pthread_t thread;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_evloop_t *loop;
+    h2o_socket_t *listener;
+    int fd;
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t stream_rx;
+    h2o_multithread_receiver_t control_rx;
+    h2o_multithread_message_t control_msg;
+    atomic_int inflight;
+    atomic_int conns;
+    h2o_linklist_t streams; /* live streams, loop thread only */
+    atomic_bool stop_accepting, close_streams, exit;
+    atomic_bool exited;
+} worker;
+
+struct dk__server {
+    dk_app *app;
+    h2o_globalconf_t config;
+    h2o_hostconf_t *host;
+    SSL_CTX *ssl;
+    worker *workers;
+    int nworkers;
+    int trusted_n;
+};
+
+/* ---- shared buffers ---- */
+
+struct dk_buf {
+    atomic_int refs;
+    size_t len;
+    char data[];
+};
+
+dk_buf *dk_buf_new(const void *data, size_t len)
+{
+    dk_buf *b = malloc(sizeof(*b) + len + 1);
+    if (b == NULL)
+        return NULL;
+    atomic_init(&b->refs, 1);
+    b->len = len;
+    if (len)
+        memcpy(b->data, data, len);
+    b->data[len] = '\0';
+    return b;
+}
+
+dk_buf *dk_buf_ref(dk_buf *b)
+{
+    atomic_fetch_add(&b->refs, 1);
+    return b;
+}
+
+void dk_buf_unref(dk_buf *b)
+{
+    if (b != NULL && atomic_fetch_sub(&b->refs, 1) == 1)
+        free(b);
+}
+
+const char *dk_buf_data(const dk_buf *b, size_t *len)
+{
+    if (len)
+        *len = b->len;
+    return b->data;
+}
+
+/* ---- streams ---- */
+
+#define STREAM_MAX_IOV 64
+
+struct dk_stream {
+    h2o_generator_t gen; /* first: h2o hands it back */
+    atomic_int refs;
+    pthread_mutex_t lock;
+    worker *w;
+    h2o_req_t *req; /* loop thread; NULL once the request is gone */
+    h2o_linklist_t link;
+    h2o_multithread_message_t msg;
+    /* queued, under lock */
+    dk_buf **q;
+    size_t qn, qcap, qbytes, limit;
+    bool notified, close_requested, abort, closed, started;
+    /* loop thread */
+    dk_buf *inflight[STREAM_MAX_IOV];
+    size_t ninflight;
+    bool sending, final_sent, on_close_ran;
+    void (*on_close)(dk_stream *s, void *user);
+    void *on_close_user;
+};
+
+static _Thread_local worker *tl_worker;
+
+/* Stopped servers stay reachable (see dk__server_free). */
+dk__server *dk__retired[64];
+int dk__retired_n;
+
+static void stream_flush(dk_stream *s);
+
+dk_stream *dk_stream_ref(dk_stream *s)
+{
+    atomic_fetch_add(&s->refs, 1);
+    return s;
+}
+
+void dk_stream_unref(dk_stream *s)
+{
+    if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < s->qn; i++)
+        dk_buf_unref(s->q[i]);
+    free(s->q);
+    for (size_t i = 0; i < s->ninflight; i++)
+        dk_buf_unref(s->inflight[i]);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static void stream_notify_locked(dk_stream *s)
+{
+    if (s->notified || !s->started || s->w == NULL)
+        return;
+    s->notified = true;
+    dk_stream_ref(s);
+    h2o_multithread_send_message(&s->w->stream_rx, &s->msg);
+}
+
+static int stream_push(dk_stream *s, dk_buf *b)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->closed || s->close_requested) {
+        pthread_mutex_unlock(&s->lock);
+        dk_buf_unref(b);
+        return DK_ESTATE;
+    }
+    if (s->qbytes + b->len > s->limit) {
+        /* Slow reader: cut it off rather than grow without bound. */
+        s->close_requested = true;
+        s->abort = true;
+        stream_notify_locked(s);
+        pthread_mutex_unlock(&s->lock);
+        dk_buf_unref(b);
+        return DK_ELIMIT;
+    }
+    if (s->qn == s->qcap) {
+        size_t cap = s->qcap ? s->qcap * 2 : 8;
+        dk_buf **q = realloc(s->q, cap * sizeof(*q));
+        if (q == NULL) {
+            pthread_mutex_unlock(&s->lock);
+            dk_buf_unref(b);
+            return DK_ENOMEM;
+        }
+        s->q = q;
+        s->qcap = cap;
+    }
+    s->q[s->qn++] = b;
+    s->qbytes += b->len;
+    stream_notify_locked(s);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+int dk_stream_write(dk_stream *s, const void *data, size_t len)
+{
+    dk_buf *b = dk_buf_new(data, len);
+    if (b == NULL)
+        return DK_ENOMEM;
+    return stream_push(s, b);
+}
+
+int dk_stream_write_buf(dk_stream *s, dk_buf *b)
+{
+    return stream_push(s, dk_buf_ref(b));
+}
+
+void dk_stream_set_limit(dk_stream *s, size_t bytes)
+{
+    pthread_mutex_lock(&s->lock);
+    s->limit = bytes;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void dk_stream_close(dk_stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    if (!s->closed && !s->close_requested) {
+        s->close_requested = true;
+        stream_notify_locked(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+bool dk_stream_closed(const dk_stream *s)
+{
+    dk_stream *m = (dk_stream *)s;
+    pthread_mutex_lock(&m->lock);
+    bool c = m->closed || m->close_requested;
+    pthread_mutex_unlock(&m->lock);
+    return c;
+}
+
+void dk_stream_on_close(dk_stream *s, void (*fn)(dk_stream *s, void *user), void *user)
+{
+    s->on_close = fn;
+    s->on_close_user = user;
+}
+
+dk_stream *dk_response_stream(dk_response *res)
+{
+    if (res->stream != NULL)
+        return dk_stream_ref(res->stream);
+    dk_stream *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    atomic_init(&s->refs, 2); /* caller + response/server */
+    pthread_mutex_init(&s->lock, NULL);
+    s->limit = 256 * 1024;
+    s->w = tl_worker;
+    res->stream = s;
+    return s;
+}
+
+/* Runs once when the request memory goes away: the stream is over. */
+static void stream_ended(dk_stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->closed = true;
+    pthread_mutex_unlock(&s->lock);
+    s->req = NULL;
+    if (s->link.next != NULL)
+        h2o_linklist_unlink(&s->link);
+    if (!s->on_close_ran) {
+        s->on_close_ran = true;
+        if (s->on_close)
+            s->on_close(s, s->on_close_user);
+    }
+}
+
+static void stream_req_dispose(void *p)
+{
+    dk_stream **slot = p;
+    dk_stream *s = *slot;
+    stream_ended(s);
+    dk_stream_unref(s);
+}
+
+static void stream_proceed(h2o_generator_t *g, h2o_req_t *req)
+{
+    dk_stream *s = (dk_stream *)g;
+    for (size_t i = 0; i < s->ninflight; i++)
+        dk_buf_unref(s->inflight[i]);
+    s->ninflight = 0;
+    s->sending = false;
+    stream_flush(s);
+}
+
+static void stream_stop(h2o_generator_t *g, h2o_req_t *req)
+{
+    dk_stream *s = (dk_stream *)g;
+    pthread_mutex_lock(&s->lock);
+    s->closed = true;
+    pthread_mutex_unlock(&s->lock);
+    s->req = NULL;
+    s->final_sent = true;
+}
+
+static void stream_flush(dk_stream *s)
+{
+    if (s->req == NULL || s->sending || s->final_sent)
+        return;
+    h2o_iovec_t iov[STREAM_MAX_IOV];
+    size_t n = 0;
+    bool final = false, abort_now = false;
+    pthread_mutex_lock(&s->lock);
+    if (s->abort) {
+        abort_now = true;
+    } else {
+        while (n < s->qn && n < STREAM_MAX_IOV) {
+            s->inflight[n] = s->q[n];
+            iov[n] = h2o_iovec_init(s->q[n]->data, s->q[n]->len);
+            s->qbytes -= s->q[n]->len;
+            n++;
+        }
+        memmove(s->q, s->q + n, (s->qn - n) * sizeof(*s->q));
+        s->qn -= n;
+        final = s->close_requested && s->qn == 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    s->ninflight = n;
+    if (abort_now) {
+        s->final_sent = true;
+        h2o_send(s->req, NULL, 0, H2O_SEND_STATE_ERROR);
+        return;
+    }
+    if (n == 0 && !final)
+        return;
+    s->sending = true;
+    if (final)
+        s->final_sent = true;
+    h2o_send(s->req, iov, n, final ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void on_stream_messages(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        dk_stream *s = H2O_STRUCT_FROM_MEMBER(dk_stream, msg, m);
+        pthread_mutex_lock(&s->lock);
+        s->notified = false;
+        pthread_mutex_unlock(&s->lock);
+        stream_flush(s);
+        dk_stream_unref(s);
+    }
+}
+
+/* ---- request handling ---- */
+
+static void inflight_dispose(void *p)
+{
+    worker **w = p;
+    atomic_fetch_sub(&(*w)->inflight, 1);
+}
+
+static void copy_headers(h2o_req_t *hreq, dk_request *req)
+{
+    size_t n = hreq->headers.size;
+    req->headers = dk__arena_alloc(req->arena, (n ? n : 1) * sizeof(dk__header));
+    if (req->headers == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        h2o_header_t *h = &hreq->headers.entries[i];
+        /* h2o stores header names lower-cased. */
+        req->headers[i].name = dk__arena_strndup(req->arena, h->name->base, h->name->len);
+        req->headers[i].value = dk__arena_strndup(req->arena, h->value.base, h->value.len);
+        if (req->headers[i].name && req->headers[i].value)
+            req->nheaders++;
+    }
+}
+
+static const char *hdr_lookup(void *u, const char *name)
+{
+    return dk_request_header((dk_request *)u, name);
+}
+
+static void peer_ip(dk_app *app, h2o_req_t *hreq, dk_request *req, dk_ctx *ctx)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = hreq->conn->callbacks->get_peername(hreq->conn, (struct sockaddr *)&ss);
+    char buf[INET6_ADDRSTRLEN] = "unknown";
+    if (sl > 0) {
+        if (ss.ss_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf, sizeof(buf));
+        else if (ss.ss_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf, sizeof(buf));
+    }
+    req->peer_ip = dk__arena_strndup(req->arena, buf, strlen(buf));
+    ctx->ip = req->peer_ip;
+    if (app->trusted == NULL || app->trusted[0] == NULL)
+        return;
+    bool trusted = false;
+    for (char **c = app->trusted; *c && !trusted; c++)
+        trusted = dk_cidr_match(*c, buf);
+    if (!trusted)
+        return;
+    char out[256];
+    if (dk_client_ip(buf, true, hdr_lookup, req, out, sizeof(out)) == 0)
+        ctx->ip = dk__arena_strndup(req->arena, out, strlen(out));
+}
+
+static void send_response(h2o_req_t *hreq, dk_response *res, dk_stream **stream_out)
+{
+    hreq->res.status = res->status;
+    hreq->res.reason = dk_http_reason(res->status);
+    for (size_t i = 0; i < res->nheaders; i++) {
+        const dk__header *h = &res->headers[i];
+        size_t nl = strlen(h->name), vl = strlen(h->value);
+        h2o_iovec_t v = h2o_strdup(&hreq->pool, h->value, vl);
+        if (strcasecmp(h->name, "content-type") == 0) {
+            h2o_add_header(&hreq->pool, &hreq->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, v.base,
+                           v.len);
+        } else {
+            h2o_iovec_t n = h2o_strdup(&hreq->pool, h->name, nl);
+            h2o_add_header_by_str(&hreq->pool, &hreq->res.headers, n.base, n.len, 1, NULL, v.base,
+                                  v.len);
+        }
+    }
+    if (res->stream != NULL) {
+        dk_stream *s = res->stream;
+        res->stream = NULL; /* the server keeps the response's reference */
+        s->gen.proceed = stream_proceed;
+        s->gen.stop = stream_stop;
+        s->req = hreq;
+        s->w = tl_worker;
+        dk_stream **slot = h2o_mem_alloc_shared(&hreq->pool, sizeof(*slot), stream_req_dispose);
+        *slot = s;
+        h2o_linklist_insert(&s->w->streams, &s->link);
+        h2o_start_response(hreq, &s->gen);
+        pthread_mutex_lock(&s->lock);
+        s->started = true;
+        pthread_mutex_unlock(&s->lock);
+        *stream_out = s;
+        return;
+    }
+    size_t len;
+    const char *body = dk_response_body(res, &len);
+    if (strcmp(hreq->method.base, "HEAD") == 0 && hreq->method.len == 4)
+        len = 0;
+    h2o_send_inline(hreq, body, len);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *hreq)
+{
+    worker *w = tl_worker;
+    dk_app *app = w->srv->app;
+    worker **slot = h2o_mem_alloc_shared(&hreq->pool, sizeof(*slot), inflight_dispose);
+    *slot = w;
+    atomic_fetch_add(&w->inflight, 1);
+
+    dk_ctx ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    dk_request req;
+    memset(&req, 0, sizeof(req));
+    dk_response res;
+    dk__response_init(&res);
+    req.arena = &ctx.arena;
+
+    req.method = dk__arena_strndup(&ctx.arena, hreq->method.base, hreq->method.len);
+    size_t plen = hreq->query_at != SIZE_MAX ? hreq->query_at : hreq->path.len;
+    req.path = dk__arena_strndup(&ctx.arena, hreq->path.base, plen);
+    req.query = hreq->query_at != SIZE_MAX
+                    ? dk__arena_strndup(&ctx.arena, hreq->path.base + hreq->query_at + 1,
+                                        hreq->path.len - hreq->query_at - 1)
+                    : "";
+    req.body = hreq->entity.base;
+    req.body_len = hreq->entity.base ? hreq->entity.len : 0;
+    if (req.method == NULL || req.path == NULL || req.query == NULL) {
+        dk__arena_free(&ctx.arena);
+        h2o_send_error_503(hreq, "Service Unavailable", "out of memory", 0);
+        return 0;
+    }
+    copy_headers(hreq, &req);
+    dk__ctx_init(&ctx, app, &req, &res);
+    peer_ip(app, hreq, &req, &ctx);
+
+    if (atomic_load(&w->stop_accepting)) {
+        dk_fail(&ctx, 503, "Server is shutting down");
+        dk__render_failure(&ctx, &res, DK_EHTTP);
+        dk_response_set_header(&res, "Connection", "close");
+    } else {
+        dk__dispatch(app, &ctx, &req, &res);
+    }
+    dk_stream *stream = NULL;
+    send_response(hreq, &res, &stream);
+    dk__ctx_finish(&ctx);
+    dk__response_free(&res);
+    if (stream != NULL) {
+        stream_flush(stream);
+    }
+    return 0;
+}
+
+/* ---- workers ---- */
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    worker *w = listener->data;
+    if (err != NULL)
+        return;
+    for (int i = 0; i < 16; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            return;
+        int fd = h2o_socket_get_fd(sock);
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        h2o_accept(&w->accept_ctx, sock);
+    }
+}
+
+static void on_control(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
+{
+    worker *w = H2O_STRUCT_FROM_MEMBER(worker, control_rx, rx);
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_linklist_unlink(messages->next);
+    }
+    if (atomic_load(&w->stop_accepting) && w->listener != NULL) {
+        h2o_socket_read_stop(w->listener);
+        h2o_socket_close(w->listener);
+        w->listener = NULL;
+        h2o_context_request_shutdown(&w->ctx);
+    }
+    if (atomic_load(&w->close_streams)) {
+        h2o_linklist_t *node = w->streams.next;
+        while (node != &w->streams) {
+            dk_stream *s = H2O_STRUCT_FROM_MEMBER(dk_stream, link, node);
+            node = node->next;
+            dk_stream_close(s);
+            stream_flush(s);
+        }
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    tl_worker = w;
+    char name[16];
+    snprintf(name, sizeof(name), "dk-http-%d", w->index);
+    dk__thread_name(name);
+    sigset_t set;
+    sigfillset(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    while (!atomic_load(&w->exit))
+        h2o_evloop_run(w->loop, 50);
+    atomic_store(&w->exited, true);
+    return NULL;
+}
+
+static int bind_listener(const char *host, int port, dk_err *err, int *out_port)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t sl;
+    int family;
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        family = AF_INET;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        sl = sizeof(*sin);
+    } else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+        family = AF_INET6;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        sl = sizeof(*sin6);
+    } else {
+        return dk_err_set(err, DK_EINVAL, "bad listen address '%s' (use an IP address)", host);
+    }
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return dk_err_set(err, DK_EIO, "socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0) {
+        int e = errno;
+        close(fd);
+        return dk_err_set(err, DK_EIO, "cannot listen on %s:%d: %s", host, port, strerror(e));
+    }
+    if (listen(fd, 4096) != 0) {
+        int e = errno;
+        close(fd);
+        return dk_err_set(err, DK_EIO, "listen: %s", strerror(e));
+    }
+    if (out_port) {
+        getsockname(fd, (struct sockaddr *)&ss, &sl);
+        *out_port = ntohs(family == AF_INET ? sin->sin_port : sin6->sin6_port);
+    }
+    return fd;
+}
+
+static int setup_tls(dk__server *srv, dk_err *err)
+{
+    const dk_app *app = srv->app;
+    if (app->tls_cert == NULL || app->tls_key == NULL)
+        return 0;
+    SSL_load_error_strings();
+    SSL_library_init();
+    srv->ssl = SSL_CTX_new(SSLv23_server_method());
+    if (srv->ssl == NULL)
+        return dk_err_set(err, DK_EINVAL, "TLS: cannot create context");
+    SSL_CTX_set_options(srv->ssl, SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 |
+                                      SSL_OP_NO_TLSv1_1);
+    if (SSL_CTX_use_certificate_chain_file(srv->ssl, app->tls_cert) != 1)
+        return dk_err_set(err, DK_EINVAL, "TLS: cannot load certificate '%s'", app->tls_cert);
+    if (SSL_CTX_use_PrivateKey_file(srv->ssl, app->tls_key, SSL_FILETYPE_PEM) != 1)
+        return dk_err_set(err, DK_EINVAL, "TLS: cannot load key '%s'", app->tls_key);
+    if (app->opts.http2)
+        h2o_ssl_register_alpn_protocols(srv->ssl, h2o_http2_alpn_protocols);
+    return 0;
+}
+
+int dk__server_start(dk_app *app, dk_err *err)
+{
+    dk__server *srv = calloc(1, sizeof(*srv));
+    if (srv == NULL)
+        return dk_err_set(err, DK_ENOMEM, "out of memory");
+    srv->app = app;
+    app->server = srv;
+    h2o_config_init(&srv->config);
+    srv->config.max_request_entity_size = app->opts.max_body_bytes;
+    srv->config.http1.req_timeout = app->opts.read_timeout_ms;
+    srv->config.http1.upgrade_to_http2 = app->opts.http2 ? 1 : 0;
+    srv->config.http2.idle_timeout = app->opts.idle_timeout_ms;
+    srv->config.server_name = h2o_iovec_init(H2O_STRLIT("donkey"));
+    srv->host = h2o_config_register_host(&srv->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(srv->host, "/", 0);
+    h2o_handler_t *h = h2o_create_handler(path, sizeof(*h));
+    h->on_req = on_req;
+    int rc = setup_tls(srv, err);
+    if (rc < 0)
+        return rc;
+
+    int n = app->opts.threads > 0 ? app->opts.threads : 1;
+    srv->workers = calloc((size_t)n, sizeof(worker));
+    if (srv->workers == NULL)
+        return dk_err_set(err, DK_ENOMEM, "out of memory");
+    int port = app->opts.port;
+    for (int i = 0; i < n; i++) {
+        worker *w = &srv->workers[i];
+        w->srv = srv;
+        w->index = i;
+        w->fd = -1;
+        int bound = port;
+        int fd = bind_listener(app->host, port, err, &bound);
+        if (fd < 0)
+            return fd;
+        port = bound;
+        w->fd = fd;
+    }
+    app->port = port;
+    for (int i = 0; i < n; i++) {
+        worker *w = &srv->workers[i];
+        w->loop = h2o_evloop_create();
+        h2o_context_init(&w->ctx, w->loop, &srv->config);
+        w->accept_ctx.ctx = &w->ctx;
+        w->accept_ctx.hosts = srv->config.hosts;
+        w->accept_ctx.ssl_ctx = srv->ssl;
+        h2o_linklist_init_anchor(&w->streams);
+        w->queue = h2o_multithread_create_queue(w->loop);
+        h2o_multithread_register_receiver(w->queue, &w->stream_rx, on_stream_messages);
+        h2o_multithread_register_receiver(w->queue, &w->control_rx, on_control);
+        w->listener = h2o_evloop_socket_create(w->loop, w->fd, H2O_SOCKET_FLAG_DONT_READ);
+        w->listener->data = w;
+        h2o_socket_read_start(w->listener, on_accept);
+        srv->nworkers++;
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            srv->nworkers--;
+            return dk_err_set(err, DK_EIO, "cannot start HTTP thread");
+        }
+    }
+    return 0;
+}
+
+static void poke(worker *w)
+{
+    h2o_multithread_send_message(&w->control_rx, NULL);
+}
+
+void dk__server_stop_accepting(dk_app *app)
+{
+    dk__server *srv = app->server;
+    if (srv == NULL)
+        return;
+    for (int i = 0; i < srv->nworkers; i++) {
+        atomic_store(&srv->workers[i].stop_accepting, true);
+        poke(&srv->workers[i]);
+    }
+}
+
+void dk__server_close_streams(dk_app *app)
+{
+    dk__server *srv = app->server;
+    if (srv == NULL)
+        return;
+    for (int i = 0; i < srv->nworkers; i++) {
+        atomic_store(&srv->workers[i].close_streams, true);
+        poke(&srv->workers[i]);
+    }
+}
+
+void dk__server_drain(dk_app *app, uint64_t deadline_ms)
+{
+    dk__server *srv = app->server;
+    if (srv == NULL)
+        return;
+    for (;;) {
+        int busy = 0;
+        for (int i = 0; i < srv->nworkers; i++)
+            busy += atomic_load(&srv->workers[i].inflight);
+        if (busy == 0 || dk_now_ms() >= deadline_ms)
+            break;
+        dk__server_close_streams(app);
+        usleep(10000);
+    }
+}
+
+void dk__server_free(dk_app *app)
+{
+    dk__server *srv = app->server;
+    if (srv == NULL)
+        return;
+    for (int i = 0; i < srv->nworkers; i++) {
+        atomic_store(&srv->workers[i].exit, true);
+        poke(&srv->workers[i]);
+    }
+    for (int i = 0; i < srv->nworkers; i++)
+        pthread_join(srv->workers[i].thread, NULL);
+    /* Connections still open at exit (idle keep-alive) are closed by the
+     * kernel with the process; h2o 2.2 has no safe way to tear down a context
+     * with live connections, so the loops are intentionally not disposed. */
+    for (int i = 0; i < srv->nworkers; i++)
+        if (srv->workers[i].listener == NULL && srv->workers[i].fd >= 0)
+            srv->workers[i].fd = -1;
+    if (srv->ssl)
+        SSL_CTX_free(srv->ssl);
+    app->server = NULL;
+    /* srv itself is kept reachable via a static so leak checkers do not
+     * report the undisposed h2o contexts. */
+    if (dk__retired_n < 64)
+        dk__retired[dk__retired_n++] = srv;
+}

@@ -1,0 +1,240 @@
+/* Internal structures shared by src/rpc (router, dispatch, app) and src/http
+ * (the h2o server). Not installed. */
+#ifndef DK_INTERNAL_H
+#define DK_INTERNAL_H
+
+#include "donkey/app.h"
+#include "util/internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* ---- arena: per-request bump allocator ---- */
+typedef struct dk__arena_block {
+    struct dk__arena_block *next;
+    size_t used, cap;
+    _Alignas(16) char data[];
+} dk__arena_block;
+
+typedef struct dk__arena {
+    dk__arena_block *head;
+} dk__arena;
+
+void *dk__arena_alloc(dk__arena *a, size_t size);
+char *dk__arena_strndup(dk__arena *a, const char *s, size_t len);
+void dk__arena_free(dk__arena *a);
+
+/* ---- middleware attachment ---- */
+typedef struct dk__mw_ref {
+    char *name;
+    json_t *config; /* JSON null when none */
+} dk__mw_ref;
+
+typedef struct dk__mw_list {
+    dk__mw_ref *items;
+    size_t n, cap;
+} dk__mw_list;
+
+int dk__mw_list_push(dk__mw_list *l, const char *name, const json_t *config);
+int dk__mw_list_copy(dk__mw_list *dst, const dk__mw_list *src);
+void dk__mw_list_free(dk__mw_list *l);
+
+enum { DK__KIND_TYPED = 0, DK__KIND_RAW = 1, DK__KIND_CUSTOM = 2 };
+
+/* Resolved middleware entry in the route table. */
+typedef struct dk__mw_impl {
+    char *name;
+    dk_middleware_fn fn;
+    void *user;
+} dk__mw_impl;
+
+typedef struct dk__kind_impl {
+    char *name;
+    dk_kind_fn fn;
+    void *user;
+} dk__kind_impl;
+
+struct dk_route {
+    char *name;     /* full name */
+    char *kind_name;
+    int kind;
+    unsigned methods;
+    dk_schema *input, *output;
+    json_t *config; /* extra keys, object */
+    dk_typed_fn typed;
+    dk_raw_fn raw;
+    dk_handler_fn custom;
+    void *user;
+    dk__mw_list mw;
+    /* resolved at start */
+    const dk__mw_impl **mw_impl;
+    const dk__kind_impl *kind_impl;
+    char allow[64]; /* Allow header value */
+};
+
+struct dk_router {
+    char *prefix;
+    dk__mw_list mw;
+    dk_route **routes;
+    size_t nroutes, cap;
+    dk_router **children;
+    size_t nchildren, ccap;
+    char *error; /* first definition error, reported at start */
+};
+
+dk_route *dk__route_clone(const dk_route *r);
+void dk__route_free(dk_route *r);
+
+/* ---- route table: open addressing on full names ---- */
+typedef struct dk__route_table {
+    dk_route **slots;
+    size_t mask;
+    dk_route **list; /* in registration order */
+    size_t n;
+} dk__route_table;
+
+const dk_route *dk__route_table_get(const dk__route_table *t, const char *name, size_t len);
+
+/* ---- request / response ---- */
+typedef struct dk__header {
+    const char *name; /* lower case for requests */
+    const char *value;
+} dk__header;
+
+struct dk_request {
+    dk__arena *arena;
+    const char *method;
+    const char *path;  /* without query, NUL-terminated */
+    const char *query; /* raw, "" when none */
+    dk__header *headers;
+    size_t nheaders;
+    const char *body;
+    size_t body_len;
+    json_t *json;      /* parsed body (typed), owned */
+    dk__header *qparams; /* decoded, lazily */
+    size_t nqparams;
+    bool qparsed;
+    const char *peer_ip;
+};
+
+struct dk_response {
+    int status;
+    dk__header *headers; /* heap copies */
+    size_t nheaders, hcap;
+    json_t *json;      /* owned */
+    dk__buf body;      /* when not JSON */
+    bool has_body;
+    char *json_text;   /* serialised lazily for dk_response_body */
+    size_t json_len;
+    dk_stream *stream; /* server-side reference when streaming */
+};
+
+void dk__response_init(dk_response *res);
+void dk__response_reset_body(dk_response *res);
+void dk__response_free(dk_response *res);
+
+typedef struct dk__kv {
+    char *key;
+    json_t *value;
+    void *ptr;
+    struct dk__kv *next;
+} dk__kv;
+
+typedef struct dk__on_end {
+    void (*fn)(void *arg);
+    void *arg;
+    struct dk__on_end *next;
+} dk__on_end;
+
+struct dk_ctx {
+    dk_app *app;
+    const dk_route *route;
+    dk_request *req;
+    dk_response *res;
+    dk__arena arena;
+    char request_id[37];
+    const char *ip;
+    json_t *user;
+    dk__kv *values;
+    dk__on_end *on_end;
+    dk_error *error;     /* recorded HTTP error */
+    char *internal;      /* recorded internal failure text */
+    dk_logger *log;      /* lazily created child */
+};
+
+struct dk_next {
+    dk_ctx *ctx;
+    dk_request *req;
+    dk_response *res;
+    size_t index;
+};
+
+/* Initialises ctx for one request (arena already set up by the caller). */
+void dk__ctx_init(dk_ctx *ctx, dk_app *app, dk_request *req, dk_response *res);
+/* Runs on-end hooks and releases everything the context holds. */
+void dk__ctx_finish(dk_ctx *ctx);
+
+/* Full dispatch of one request: lookup, method policy, chain, error rendering.
+ * `path` is the URL path (with leading '/', without query). */
+void dk__dispatch(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res);
+
+/* Renders rc (< 0) from a chain step into res, clearing ctx->error. */
+void dk__render_failure(dk_ctx *ctx, dk_response *res, int rc);
+
+/* ---- the application ---- */
+typedef struct dk__hook {
+    void (*fn)(dk_app *app, void *user);
+    void *user;
+} dk__hook;
+
+typedef struct dk__server dk__server;
+
+struct dk_app {
+    dk_app_options opts;
+    char *host, *db_url, *redis_url, *tls_cert, *tls_key;
+    char **trusted; /* NULL-terminated copies */
+    json_t *config;
+    dk_core core;
+    dk_router **routers;
+    size_t nrouters;
+    dk__mw_impl *mws;
+    size_t nmws, mwcap;
+    dk__kind_impl *kinds;
+    size_t nkinds, kcap;
+    dk__hook *hooks;
+    size_t nhooks, hcap;
+    dk__route_table table;
+    dk__server *server;
+    int port;
+    bool started;
+    int stop_fd; /* eventfd signalled by dk_app_stop() */
+    atomic_int stop_requested;
+    void *plugins; /* plugin manager (src/plugin) */
+    char *start_error;
+};
+
+/* Server (src/http/server.c). */
+int dk__server_start(dk_app *app, dk_err *err);
+void dk__server_stop_accepting(dk_app *app);
+void dk__server_close_streams(dk_app *app);
+void dk__server_drain(dk_app *app, uint64_t deadline_ms);
+void dk__server_free(dk_app *app);
+
+/* Route table construction (src/rpc/router.c). */
+int dk__routes_build(dk_app *app, dk_err *err);
+void dk__routes_free(dk_app *app);
+json_t *dk__route_json(const dk_route *r);
+
+const dk__mw_impl *dk__app_find_mw(const dk_app *app, const char *name);
+const dk__kind_impl *dk__app_find_kind(const dk_app *app, const char *name);
+
+
+/* Core services wiring (src/rpc/services.c). */
+int dk__services_new(dk_app *app);          /* create services (not started) */
+int dk__app_prepare(dk_app *app, dk_err *err); /* plugins' static parts + route table */
+int dk__services_start(dk_app *app, dk_err *err); /* db, migrations, plugin init, cron, jobs */
+void dk__services_quiesce(dk_app *app, uint64_t deadline_ms); /* stop cron/jobs/sse */
+void dk__services_stop(dk_app *app);        /* plugin teardown, close db */
+void dk__services_free(dk_app *app);
+void dk__plugins_describe(dk_app *app, json_t *doc);
+#endif

@@ -1,0 +1,438 @@
+/* The application: options, core services, start-up and orderly shutdown. */
+#include "../internal.h"
+#include "donkey/loop.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+void dk_app_options_init(dk_app_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->host = "127.0.0.1";
+    o->port = 3000;
+    o->threads = 1;
+    o->db_url = "sqlite::memory:";
+    o->max_body_bytes = 1024 * 1024;
+    o->max_header_bytes = 16 * 1024;
+    o->max_headers = 100;
+    o->read_timeout_ms = 10000;
+    o->idle_timeout_ms = 30000;
+    o->max_connections = 10000;
+    o->max_json_depth = 64;
+    o->max_json_string = 1024 * 1024;
+    o->shutdown_grace_ms = 10000;
+    o->log_level = DK_LOG_INFO;
+    o->log_format = DK_LOG_PRETTY;
+    o->install_signals = true;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return DK_EINVAL;
+    *out = (int)v;
+    return 0;
+}
+
+int dk_app_options_parse(dk_app_options *o, int *argc, char **argv, dk_err *err)
+{
+    static const char *trusted[17];
+    int ntrusted = 0;
+    const char *env;
+    if ((env = getenv("DONKEY_DATABASE_URL")) && *env)
+        o->db_url = env;
+    if ((env = getenv("DONKEY_REDIS_URL")) && *env)
+        o->redis_url = env;
+    if ((env = getenv("PORT")) && *env && parse_int(env, 0, 65535, &o->port) < 0)
+        return dk_err_set(err, DK_EINVAL, "PORT must be a number 0..65535, got '%s'", env);
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < *argc ? argv[i + 1] : NULL;
+#define NEED_VALUE()                                                             \
+    do {                                                                         \
+        if (v == NULL)                                                           \
+            return dk_err_set(err, DK_EINVAL, "option %s needs a value", a);     \
+        i++;                                                                     \
+    } while (0)
+        if (strcmp(a, "--port") == 0) {
+            NEED_VALUE();
+            if (parse_int(v, 0, 65535, &o->port) < 0)
+                return dk_err_set(err, DK_EINVAL, "--port must be a number 0..65535, got '%s'", v);
+        } else if (strcmp(a, "--db") == 0) {
+            NEED_VALUE();
+            o->db_url = v;
+        } else if (strcmp(a, "--redis") == 0) {
+            NEED_VALUE();
+            o->redis_url = v;
+        } else if (strcmp(a, "--threads") == 0) {
+            NEED_VALUE();
+            if (parse_int(v, 1, 256, &o->threads) < 0)
+                return dk_err_set(err, DK_EINVAL, "--threads must be 1..256, got '%s'", v);
+        } else if (strcmp(a, "--host") == 0) {
+            NEED_VALUE();
+            o->host = v;
+        } else if (strcmp(a, "--trust-proxy") == 0) {
+            NEED_VALUE();
+            if (ntrusted >= 16)
+                return dk_err_set(err, DK_EINVAL, "at most 16 --trust-proxy values");
+            trusted[ntrusted++] = v;
+            trusted[ntrusted] = NULL;
+            o->trusted_proxies = trusted;
+        } else if (strcmp(a, "--log-level") == 0) {
+            NEED_VALUE();
+            if (dk_log_level_parse(v, &o->log_level) < 0)
+                return dk_err_set(err, DK_EINVAL, "--log-level must be debug|info|warn|error");
+        } else if (strcmp(a, "--log-format") == 0) {
+            NEED_VALUE();
+            if (strcmp(v, "json") == 0)
+                o->log_format = DK_LOG_JSON;
+            else if (strcmp(v, "pretty") == 0)
+                o->log_format = DK_LOG_PRETTY;
+            else
+                return dk_err_set(err, DK_EINVAL, "--log-format must be pretty|json");
+        } else if (strcmp(a, "--routes-json") == 0) {
+            o->routes_json = true;
+        } else {
+            argv[out++] = argv[i];
+        }
+#undef NEED_VALUE
+    }
+    argv[out] = NULL;
+    *argc = out;
+    return 0;
+}
+
+static char **copy_strv(const char *const *v)
+{
+    if (v == NULL)
+        return NULL;
+    size_t n = 0;
+    while (v[n])
+        n++;
+    char **c = calloc(n + 1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        c[i] = strdup(v[i]);
+    return c;
+}
+
+dk_app *dk_app_new(const dk_app_options *opts)
+{
+    dk_app *app = calloc(1, sizeof(*app));
+    if (app == NULL)
+        return NULL;
+    if (opts)
+        app->opts = *opts;
+    else
+        dk_app_options_init(&app->opts);
+    dk_app_options *o = &app->opts;
+    const char *env;
+    if ((env = getenv("DONKEY_LOG_LEVEL")) && *env)
+        dk_log_level_parse(env, &o->log_level);
+    if ((env = getenv("DONKEY_LOG_FORMAT")) && *env)
+        o->log_format = strcmp(env, "json") == 0 ? DK_LOG_JSON : DK_LOG_PRETTY;
+    app->host = strdup(o->host ? o->host : "127.0.0.1");
+    app->db_url = strdup(o->db_url ? o->db_url : "sqlite::memory:");
+    app->redis_url = dk__strdup(o->redis_url);
+    app->tls_cert = dk__strdup(o->tls_cert_file);
+    app->tls_key = dk__strdup(o->tls_key_file);
+    app->trusted = copy_strv(o->trusted_proxies);
+    o->host = app->host;
+    o->db_url = app->db_url;
+    o->redis_url = app->redis_url;
+    o->tls_cert_file = app->tls_cert;
+    o->tls_key_file = app->tls_key;
+    o->trusted_proxies = (const char *const *)app->trusted;
+    if (o->max_json_depth <= 0)
+        o->max_json_depth = 64;
+    if (o->max_json_string == 0)
+        o->max_json_string = 1024 * 1024;
+    if (o->config_json) {
+        json_error_t jerr;
+        app->config = json_loads(o->config_json, 0, &jerr);
+    }
+    if (!json_is_object(app->config)) {
+        json_decref(app->config);
+        app->config = json_object();
+    }
+    o->config_json = NULL;
+    app->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+    app->core.app = app;
+    app->core.config = app->config;
+    app->core.logger = dk_logger_new(o->log_level, o->log_format, stdout);
+    app->core.errors = dk_errors_new();
+    if (app->host == NULL || app->db_url == NULL || app->core.logger == NULL ||
+        app->core.errors == NULL || app->stop_fd < 0) {
+        dk_app_free(app);
+        return NULL;
+    }
+    if (dk__services_new(app) < 0) {
+        dk_app_free(app);
+        return NULL;
+    }
+    return app;
+}
+
+void dk_app_free(dk_app *app)
+{
+    if (app == NULL)
+        return;
+    dk__server_free(app);
+    dk__services_free(app);
+    dk__routes_free(app);
+    for (size_t i = 0; i < app->nrouters; i++)
+        dk_router_free(app->routers[i]);
+    free(app->routers);
+    for (size_t i = 0; i < app->nmws; i++)
+        free(app->mws[i].name);
+    free(app->mws);
+    for (size_t i = 0; i < app->nkinds; i++)
+        free(app->kinds[i].name);
+    free(app->kinds);
+    free(app->hooks);
+    dk_errors_free(app->core.errors);
+    if (app->core.logger) {
+        dk_logger_flush(app->core.logger);
+        dk_logger_free(app->core.logger);
+    }
+    json_decref(app->config);
+    if (app->trusted) {
+        for (char **p = app->trusted; *p; p++)
+            free(*p);
+        free(app->trusted);
+    }
+    free(app->host);
+    free(app->db_url);
+    free(app->redis_url);
+    free(app->tls_cert);
+    free(app->tls_key);
+    free(app->start_error);
+    if (app->stop_fd >= 0)
+        close(app->stop_fd);
+    free(app);
+}
+
+int dk_app_use(dk_app *app, dk_router *r)
+{
+    if (r == NULL)
+        return DK_EINVAL;
+    dk_router **v = realloc(app->routers, (app->nrouters + 1) * sizeof(*v));
+    if (v == NULL) {
+        dk_router_free(r);
+        return DK_ENOMEM;
+    }
+    app->routers = v;
+    app->routers[app->nrouters++] = r;
+    return 0;
+}
+
+int dk_app_add_middleware(dk_app *app, const char *name, dk_middleware_fn fn, void *user)
+{
+    if (name == NULL || fn == NULL)
+        return DK_EINVAL;
+    if (dk__app_find_mw(app, name) != NULL)
+        return DK_EEXIST;
+    if (app->nmws == app->mwcap) {
+        size_t cap = app->mwcap ? app->mwcap * 2 : 8;
+        dk__mw_impl *v = realloc(app->mws, cap * sizeof(*v));
+        if (v == NULL)
+            return DK_ENOMEM;
+        app->mws = v;
+        app->mwcap = cap;
+    }
+    app->mws[app->nmws] = (dk__mw_impl){.name = strdup(name), .fn = fn, .user = user};
+    if (app->mws[app->nmws].name == NULL)
+        return DK_ENOMEM;
+    app->nmws++;
+    return 0;
+}
+
+int dk_app_add_kind(dk_app *app, const char *name, dk_kind_fn fn, void *user)
+{
+    if (name == NULL || fn == NULL || strcmp(name, "typed") == 0 || strcmp(name, "raw") == 0)
+        return DK_EINVAL;
+    if (dk__app_find_kind(app, name) != NULL)
+        return DK_EEXIST;
+    if (app->nkinds == app->kcap) {
+        size_t cap = app->kcap ? app->kcap * 2 : 4;
+        dk__kind_impl *v = realloc(app->kinds, cap * sizeof(*v));
+        if (v == NULL)
+            return DK_ENOMEM;
+        app->kinds = v;
+        app->kcap = cap;
+    }
+    app->kinds[app->nkinds] = (dk__kind_impl){.name = strdup(name), .fn = fn, .user = user};
+    if (app->kinds[app->nkinds].name == NULL)
+        return DK_ENOMEM;
+    app->nkinds++;
+    return 0;
+}
+
+const dk__mw_impl *dk__app_find_mw(const dk_app *app, const char *name)
+{
+    /* Pointers into app->mws are taken at start-up, after every plugin
+     * registered its middleware, so the array no longer moves. */
+    for (size_t i = 0; i < app->nmws; i++)
+        if (strcmp(app->mws[i].name, name) == 0)
+            return &app->mws[i];
+    return NULL;
+}
+
+const dk__kind_impl *dk__app_find_kind(const dk_app *app, const char *name)
+{
+    for (size_t i = 0; i < app->nkinds; i++)
+        if (strcmp(app->kinds[i].name, name) == 0)
+            return &app->kinds[i];
+    return NULL;
+}
+
+int dk_app_on_shutdown(dk_app *app, void (*fn)(dk_app *app, void *user), void *user)
+{
+    if (app->nhooks == app->hcap) {
+        size_t cap = app->hcap ? app->hcap * 2 : 4;
+        dk__hook *v = realloc(app->hooks, cap * sizeof(*v));
+        if (v == NULL)
+            return DK_ENOMEM;
+        app->hooks = v;
+        app->hcap = cap;
+    }
+    app->hooks[app->nhooks++] = (dk__hook){fn, user};
+    return 0;
+}
+
+const dk_core *dk_app_core(dk_app *app) { return &app->core; }
+dk_logger *dk_app_logger(dk_app *app) { return app->core.logger; }
+int dk_app_port(const dk_app *app) { return app->port; }
+
+json_t *dk_app_routes_json(dk_app *app, dk_err *err)
+{
+    /* Resolution of middleware and kinds needs plugins registered, which
+     * happens in dk__app_prepare(); route listing needs no database. */
+    if (dk__app_prepare(app, err) < 0)
+        return NULL;
+    json_t *routes = json_array();
+    for (size_t i = 0; i < app->table.n; i++)
+        json_array_append_new(routes, dk__route_json(app->table.list[i]));
+    json_t *doc = json_pack("{s:o}", "routes", routes);
+    dk__plugins_describe(app, doc);
+    return doc;
+}
+
+int dk_app_start(dk_app *app, dk_err *err)
+{
+    if (app->started)
+        return dk_err_set(err, DK_ESTATE, "application already started");
+    int rc = dk__app_prepare(app, err);
+    if (rc < 0)
+        return rc;
+    rc = dk__services_start(app, err);
+    if (rc < 0)
+        return rc;
+    rc = dk__server_start(app, err);
+    if (rc < 0) {
+        dk__server_free(app);
+        dk__services_stop(app);
+        return rc;
+    }
+    app->started = true;
+    json_t *d = json_pack("{s:i, s:i}", "routes", (int)app->table.n, "threads",
+                          app->opts.threads > 0 ? app->opts.threads : 1);
+    dk_log(app->core.logger, DK_LOG_INFO, "Loaded RPC routes", d);
+    char line[160];
+    snprintf(line, sizeof(line), "Server running at %s://%s:%d", app->tls_cert ? "https" : "http",
+             app->host, app->port);
+    dk_log(app->core.logger, DK_LOG_INFO, line, NULL);
+    return 0;
+}
+
+void dk_app_stop(dk_app *app)
+{
+    atomic_store(&app->stop_requested, 1);
+    uint64_t one = 1;
+    ssize_t n = write(app->stop_fd, &one, sizeof(one));
+    (void)n;
+}
+
+static dk_app *signal_app;
+
+static void on_signal(int sig)
+{
+    if (signal_app != NULL)
+        dk_app_stop(signal_app);
+}
+
+int dk_app_wait(dk_app *app)
+{
+    if (!app->started)
+        return DK_ESTATE;
+    if (app->opts.install_signals) {
+        signal_app = app;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+    }
+    while (!atomic_load(&app->stop_requested)) {
+        struct pollfd p = {.fd = app->stop_fd, .events = POLLIN};
+        poll(&p, 1, 1000);
+    }
+    dk_logger *lg = app->core.logger;
+    dk_log(lg, DK_LOG_INFO, "Shutting down server...", NULL);
+    uint64_t deadline = dk_now_ms() + app->opts.shutdown_grace_ms;
+    dk__server_stop_accepting(app);
+    dk__server_close_streams(app);
+    dk__services_quiesce(app, deadline);
+    dk__server_drain(app, deadline);
+    for (size_t i = app->nhooks; i-- > 0;)
+        app->hooks[i].fn(app, app->hooks[i].user);
+    dk__server_free(app);
+    dk__services_stop(app);
+    dk_log(lg, DK_LOG_INFO, "Server shutdown complete", NULL);
+    dk_logger_flush(lg);
+    app->started = false;
+    if (signal_app == app)
+        signal_app = NULL;
+    return 0;
+}
+
+int dk_app_run(dk_app *app)
+{
+    dk_err err = {0};
+    if (app->opts.routes_json) {
+        json_t *doc = dk_app_routes_json(app, &err);
+        if (doc == NULL) {
+            fprintf(stderr, "error: %s\n", err.message);
+            return 1;
+        }
+        char *text = json_dumps(doc, JSON_INDENT(2));
+        json_decref(doc);
+        if (text == NULL)
+            return 1;
+        puts(text);
+        free(text);
+        return 0;
+    }
+    if (dk_app_start(app, &err) < 0) {
+        dk_log(app->core.logger, DK_LOG_ERROR, err.message, NULL);
+        dk_logger_flush(app->core.logger);
+        fprintf(stderr, "error: start-up failed: %s\n", err.message);
+        return 1;
+    }
+    dk_app_wait(app);
+    return 0;
+}
