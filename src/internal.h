@@ -236,5 +236,11 @@ int dk__services_start(dk_app *app, dk_err *err); /* db, migrations, plugin init
 void dk__services_quiesce(dk_app *app, uint64_t deadline_ms); /* stop cron/jobs/sse */
 void dk__services_stop(dk_app *app);        /* plugin teardown, close db */
 void dk__services_free(dk_app *app);
-void dk__plugins_describe(dk_app *app, json_t *doc);
+/* Plugin manager (src/plugin/plugin.c). */
+int dk__plugins_prepare(dk_app *app, dk_err *err); /* validate deps/order; register errors,
+                                                      middleware, kinds (no db) */
+int dk__plugins_start(dk_app *app, dk_err *err);   /* migrations, services, init hooks */
+void dk__plugins_stop(dk_app *app);                /* teardown hooks, reverse order */
+void dk__plugins_free(dk_app *app);
+void dk__plugins_describe(dk_app *app, json_t *doc); /* adds "events", "sseChannels" */
 #endif

@@ -10,5 +10,11 @@ typedef struct conf_flags {
 } conf_flags;
 
 int conf_foundation_routes(dk_router *r);
+/* plugins.c: confauth, notes, echoKind, broken plugin sets (issue 3). */
+int conf_plugins(dk_app *app, dk_router *r, const conf_flags *flags);
+/* services.c: cache, events, rate limit, cron routes (issue 4). */
+int conf_services(dk_app *app, dk_router *r);
+/* realtime.c: SSE and jobs routes (issue 5). */
+int conf_realtime(dk_app *app, dk_router *r);
 
 #endif

@@ -12,11 +12,17 @@ int dk__services_new(dk_app *app)
 
 int dk__app_prepare(dk_app *app, dk_err *err)
 {
+    int rc = dk__plugins_prepare(app, err);
+    if (rc < 0)
+        return rc;
     return dk__routes_build(app, err);
 }
 
 int dk__services_start(dk_app *app, dk_err *err)
 {
+    int rc = dk__plugins_start(app, err);
+    if (rc < 0)
+        return rc;
     return 0;
 }
 
@@ -26,16 +32,13 @@ void dk__services_quiesce(dk_app *app, uint64_t deadline_ms)
 
 void dk__services_stop(dk_app *app)
 {
+    dk__plugins_stop(app);
 }
 
 void dk__services_free(dk_app *app)
 {
+    dk__plugins_free(app);
     dk_loop_free(app->core.loop);
     app->core.loop = NULL;
 }
 
-void dk__plugins_describe(dk_app *app, json_t *doc)
-{
-    json_object_set_new(doc, "events", json_array());
-    json_object_set_new(doc, "sseChannels", json_array());
-}

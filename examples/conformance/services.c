@@ -1,0 +1,7 @@
+/* Conformance routes: placeholder until this area lands. */
+#include "conf.h"
+
+int conf_services(dk_app *app, dk_router *r)
+{
+    return 0;
+}
