@@ -1,0 +1,6 @@
+# Database tests against a throwaway PostgreSQL server (tests/db/with-postgres.sh).
+if(TARGET test_db)
+  add_test(NAME unit.test_db_pg
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/db/with-postgres.sh $<TARGET_FILE:test_db>)
+  set_tests_properties(unit.test_db_pg PROPERTIES TIMEOUT 180 LABELS "unit;pg")
+endif()
