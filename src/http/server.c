@@ -433,7 +433,10 @@ static void send_response(h2o_req_t *hreq, dk_response *res, dk_stream **stream_
     }
     size_t len;
     const char *body = dk_response_body(res, &len);
-    if (strcmp(hreq->method.base, "HEAD") == 0 && hreq->method.len == 4)
+    /* A known length keeps HTTP/1.1 connections persistent (h2o's chunked
+     * encoder closes non-200 responses) and avoids chunk framing. */
+    hreq->res.content_length = len;
+    if (hreq->method.len == 4 && memcmp(hreq->method.base, "HEAD", 4) == 0)
         len = 0;
     h2o_send_inline(hreq, body, len);
 }
