@@ -8,5 +8,7 @@
 #include "schema.h"
 #include "loop.h"
 #include "app.h"
+#include "plugin.h"
+#include "harness.h"
 
 #endif
