@@ -3,8 +3,11 @@
 #ifndef DONKEY_LOOP_H
 #define DONKEY_LOOP_H
 
-#include <uv.h>
 #include "common.h"
+
+/* libuv's loop type; include <uv.h> (which needs _GNU_SOURCE or
+ * _XOPEN_SOURCE under -std=c11) to use it. */
+struct uv_loop_s;
 
 #ifdef __cplusplus
 extern "C" {
@@ -27,7 +30,7 @@ DK_API int dk_loop_post(dk_loop *loop, void (*fn)(void *arg), void *arg);
 DK_API int dk_loop_call(dk_loop *loop, void (*fn)(void *arg), void *arg);
 
 /** The libuv loop. Use only on the loop thread (e.g. inside a posted call). */
-DK_API uv_loop_t *dk_loop_uv(dk_loop *loop);
+DK_API struct uv_loop_s *dk_loop_uv(dk_loop *loop);
 
 /** Whether the caller runs on the loop thread. */
 DK_API bool dk_loop_on_thread(const dk_loop *loop);

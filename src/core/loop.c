@@ -1,5 +1,7 @@
 /* The service loop: a libuv loop on a dedicated thread, fed by a mutex-guarded
  * queue of calls and a uv_async wake-up. */
+#include <uv.h>
+
 #include "donkey/loop.h"
 #include "../util/internal.h"
 
@@ -22,6 +24,13 @@ struct dk_loop {
     bool started;
 };
 
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
 static void run_posted(uv_async_t *h)
 {
     dk_loop *loop = h->data;
@@ -32,8 +41,10 @@ static void run_posted(uv_async_t *h)
         bool stopping = loop->stopping;
         pthread_mutex_unlock(&loop->lock);
         if (p == NULL) {
+            /* Stopping: close every handle (services' timers included) so
+             * uv_run() returns and the thread can be joined. */
             if (stopping)
-                uv_close((uv_handle_t *)&loop->wake, NULL);
+                uv_walk(&loop->uv, close_walk, NULL);
             return;
         }
         while (p != NULL) {
@@ -43,13 +54,6 @@ static void run_posted(uv_async_t *h)
             p = next;
         }
     }
-}
-
-static void close_walk(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
 }
 
 static void *loop_main(void *arg)

@@ -21,7 +21,6 @@
 #include <h2o/http1.h>
 #include <h2o/http2.h>
 
-#include "donkey/ratelimit.h"
 
 typedef struct worker {
     dk__server *srv;

@@ -343,6 +343,7 @@ int dk_app_start(dk_app *app, dk_err *err)
     rc = dk__server_start(app, err);
     if (rc < 0) {
         dk__server_free(app);
+        dk__services_quiesce(app, dk_now_ms());
         dk__services_stop(app);
         return rc;
     }
