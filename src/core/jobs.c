@@ -1,0 +1,1129 @@
+/* The job queue: jobs are rows of donkey_jobs; a pool of worker threads claims
+ * due rows in one UPDATE ... RETURNING statement, runs their handlers and
+ * records the outcome with one UPDATE each. */
+#include "donkey/jobs.h"
+#include "donkey/app.h"
+#include "donkey/db.h"
+#include "donkey/events.h"
+#include "../util/internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NO_DUE INT64_MAX
+#define ERROR_MAX 1024
+#define INTERRUPTED_TEXT "interrupted: the worker stopped while the job was running"
+
+/* ------------------------------------------------------------------ */
+/* Schema and SQL                                                      */
+
+static const char SQLITE_SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS donkey_jobs ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " name TEXT NOT NULL,"
+    " data TEXT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " max_attempts INTEGER NOT NULL,"
+    " run_at INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " started_at INTEGER,"
+    " completed_at INTEGER,"
+    " result TEXT,"
+    " error TEXT,"
+    " locked_by TEXT,"
+    " lease_until INTEGER);"
+    "CREATE INDEX IF NOT EXISTS donkey_jobs_due ON donkey_jobs (run_at, id)"
+    " WHERE status IN ('pending', 'scheduled');"
+    "CREATE INDEX IF NOT EXISTS donkey_jobs_name ON donkey_jobs (name, status, id);"
+    "CREATE INDEX IF NOT EXISTS donkey_jobs_lease ON donkey_jobs (lease_until)"
+    " WHERE status = 'running';";
+
+static const char PG_SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS donkey_jobs ("
+    " id BIGSERIAL PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " data TEXT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " max_attempts INTEGER NOT NULL,"
+    " run_at BIGINT NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " started_at BIGINT,"
+    " completed_at BIGINT,"
+    " result TEXT,"
+    " error TEXT,"
+    " locked_by TEXT,"
+    " lease_until BIGINT);"
+    "CREATE INDEX IF NOT EXISTS donkey_jobs_due ON donkey_jobs (run_at, id)"
+    " WHERE status IN ('pending', 'scheduled');"
+    "CREATE INDEX IF NOT EXISTS donkey_jobs_name ON donkey_jobs (name, status, id);"
+    "CREATE INDEX IF NOT EXISTS donkey_jobs_lease ON donkey_jobs (lease_until)"
+    " WHERE status = 'running';";
+
+#define JOB_COLUMNS                                                                      \
+    "id, name, data, status, attempts, max_attempts, result, error, run_at, created_at," \
+    " started_at, completed_at"
+
+#define CLAIM_HEAD                                                                         \
+    "UPDATE donkey_jobs SET status = 'running', attempts = attempts + 1, started_at = ?,"  \
+    " locked_by = ?, lease_until = ? WHERE id IN (SELECT id FROM donkey_jobs"              \
+    " WHERE status IN ('pending', 'scheduled') AND run_at <= ? ORDER BY run_at, id LIMIT ?"
+#define CLAIM_TAIL ") RETURNING id, name, data, attempts, max_attempts"
+
+static const char SQL_CLAIM_SQLITE[] = CLAIM_HEAD CLAIM_TAIL;
+static const char SQL_CLAIM_PG[] = CLAIM_HEAD " FOR UPDATE SKIP LOCKED" CLAIM_TAIL;
+
+#define INSERT_SQL                                                                     \
+    "INSERT INTO donkey_jobs (name, data, status, attempts, max_attempts, run_at,"     \
+    " created_at) VALUES (?, ?, ?, 0, ?, ?, ?)"
+static const char SQL_INSERT_SQLITE[] = INSERT_SQL;
+static const char SQL_INSERT_PG[] = INSERT_SQL " RETURNING id";
+
+#define OWNED " WHERE id = ? AND status = 'running' AND locked_by = ?"
+static const char SQL_COMPLETE[] =
+    "UPDATE donkey_jobs SET status = 'completed', result = ?, completed_at = ?,"
+    " locked_by = NULL, lease_until = NULL" OWNED;
+static const char SQL_RETRY[] =
+    "UPDATE donkey_jobs SET status = ?, run_at = ?, error = ?, locked_by = NULL,"
+    " lease_until = NULL" OWNED;
+static const char SQL_FAIL[] =
+    "UPDATE donkey_jobs SET status = 'failed', error = ?, completed_at = ?,"
+    " locked_by = NULL, lease_until = NULL" OWNED;
+/* A claimed job that never started: the claim is undone. */
+static const char SQL_RELEASE[] =
+    "UPDATE donkey_jobs SET status = 'pending', attempts = attempts - 1, locked_by = NULL,"
+    " lease_until = NULL" OWNED;
+static const char SQL_RECOVER_ALL[] =
+    "UPDATE donkey_jobs SET status = 'pending', error = ?, locked_by = NULL,"
+    " lease_until = NULL WHERE status = 'running'";
+static const char SQL_RECOVER_EXPIRED[] =
+    "UPDATE donkey_jobs SET status = 'pending', error = ?, locked_by = NULL,"
+    " lease_until = NULL WHERE status = 'running' AND lease_until < ?";
+static const char SQL_NEXT_DUE[] =
+    "SELECT MIN(run_at) AS t FROM donkey_jobs WHERE status IN ('pending', 'scheduled')";
+static const char SQL_GET[] = "SELECT " JOB_COLUMNS " FROM donkey_jobs WHERE id = ?";
+static const char SQL_STATUS[] = "SELECT status FROM donkey_jobs WHERE id = ?";
+static const char SQL_CANCEL[] =
+    "UPDATE donkey_jobs SET status = 'cancelled', completed_at = ?"
+    " WHERE id = ? AND status IN ('pending', 'scheduled')";
+static const char SQL_DELETE[] = "DELETE FROM donkey_jobs WHERE id = ? AND status <> 'running'";
+static const char SQL_PURGE[] =
+    "DELETE FROM donkey_jobs WHERE status IN ('completed', 'failed', 'cancelled')"
+    " AND completed_at < ?";
+
+/* ------------------------------------------------------------------ */
+/* State                                                               */
+
+typedef struct handler {
+    char *name;
+    dk_job_fn fn;
+    void *user;
+    dk_free_fn user_free;
+} handler;
+
+typedef struct worker {
+    dk_jobs *jobs;
+    pthread_t thread;
+    uint64_t gen; /* the run it belongs to; differs from jobs->gen once abandoned */
+    bool done;    /* left its loop (under jobs->lock) */
+} worker;
+
+struct dk_job_ctx {
+    dk_jobs *jobs;
+    int64_t id;
+    const char *name;
+    int attempt, max_attempts;
+    bool failed, final;
+    char error[ERROR_MAX];
+};
+
+struct dk_jobs {
+    dk_jobs_options o;
+    char *instance_id;
+    atomic_int refs;
+
+    pthread_mutex_t schema_lock; /* first database use */
+    atomic_bool schema_ready;
+    bool sqlite;
+    pthread_mutex_t write_lock; /* our SQLite writes, one at a time (no busy sleeps) */
+    pthread_mutex_t life_lock;  /* start/stop */
+
+    pthread_mutex_t lock; /* everything below */
+    pthread_cond_t wake;    /* workers wait here for work */
+    pthread_cond_t exited;  /* dk_jobs_stop() waits here */
+    handler **handlers;
+    size_t nhandlers, hcap;
+    bool started, stopping;
+    uint64_t gen;
+    worker **workers;
+    size_t nworkers;
+    int live;  /* workers of the current run still in their loop */
+    int idle;  /* workers waiting on `wake` */
+    int busy;  /* handlers running */
+    bool claiming;
+    bool dirty;       /* the table may hold due jobs */
+    bool refresh_due; /* re-read the earliest run_at */
+    bool reap;        /* take back expired leases (shared mode) */
+    uint64_t work_gen;
+    int64_t next_due;   /* wall ms of the earliest known future job */
+    uint64_t next_poll; /* monotonic ms */
+    json_t *queue;      /* claimed rows waiting for a worker */
+};
+
+static const char *const STATUSES[] = {"pending",   "scheduled", "running",
+                                       "completed", "failed",    "cancelled"};
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+
+static dk_db *db_of(const dk_jobs *j)
+{
+    if (j->o.db != NULL)
+        return j->o.db;
+    return j->o.core != NULL ? j->o.core->db : NULL;
+}
+
+static dk_events *events_of(const dk_jobs *j)
+{
+    if (j->o.events != NULL)
+        return j->o.events;
+    return j->o.core != NULL ? j->o.core->events : NULL;
+}
+
+static dk_logger *logger_of(const dk_jobs *j)
+{
+    if (j->o.logger != NULL)
+        return j->o.logger;
+    return j->o.core != NULL ? j->o.core->logger : NULL;
+}
+
+static void warn(dk_jobs *j, const char *what, int rc)
+{
+    dk_logger *lg = logger_of(j);
+    if (lg != NULL)
+        dk_logf(lg, DK_LOG_WARN, "[Jobs] %s: %s (%s)", what, dk_strerror(rc),
+                dk_db_errmsg(db_of(j)));
+}
+
+static void wlock(dk_jobs *j)
+{
+    if (j->sqlite)
+        pthread_mutex_lock(&j->write_lock);
+}
+
+static void wunlock(dk_jobs *j)
+{
+    if (j->sqlite)
+        pthread_mutex_unlock(&j->write_lock);
+}
+
+static int write_exec(dk_jobs *j, const char *sql, json_t *params, int64_t *changes,
+                      int64_t *last_id)
+{
+    wlock(j);
+    int rc = dk_db_exec(db_of(j), sql, params, changes, last_id);
+    wunlock(j);
+    json_decref(params);
+    return rc;
+}
+
+static int write_query(dk_jobs *j, const char *sql, json_t *params, json_t **rows)
+{
+    wlock(j);
+    int rc = dk_db_query(db_of(j), sql, params, rows);
+    wunlock(j);
+    json_decref(params);
+    return rc;
+}
+
+static void timespec_at(uint64_t mono_ms, struct timespec *ts)
+{
+    ts->tv_sec = (time_t)(mono_ms / 1000);
+    ts->tv_nsec = (long)(mono_ms % 1000) * 1000000L;
+}
+
+static uint64_t rand64(void)
+{
+    static _Thread_local uint64_t s;
+    if (s == 0)
+        s = dk_now_ms() ^ ((uint64_t)(uintptr_t)&s << 16) ^ 0x9e3779b97f4a7c15ULL;
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s;
+}
+
+/* Delay before the retry that follows failed attempt `attempt` (1-based). */
+static int64_t backoff_ms(const dk_jobs *j, int attempt)
+{
+    if (j->o.backoff_base_ms == 0)
+        return 0;
+    double d = (double)j->o.backoff_base_ms;
+    for (int i = 1; i < attempt && d < (double)j->o.backoff_max_ms; i++)
+        d *= 2;
+    d *= 0.8 + 0.4 * ((double)(rand64() >> 11) / 9007199254740992.0);
+    if (d > (double)j->o.backoff_max_ms)
+        d = (double)j->o.backoff_max_ms;
+    return d < 1 ? 1 : (int64_t)d;
+}
+
+static json_t *time_json(const json_t *ms)
+{
+    if (!json_is_integer(ms))
+        return json_null();
+    char buf[32];
+    return json_string(dk_iso8601(json_integer_value(ms), buf, sizeof(buf)));
+}
+
+static json_t *parse_text(const json_t *text)
+{
+    if (!json_is_string(text))
+        return json_null();
+    json_t *v = json_loadb(json_string_value(text), json_string_length(text), JSON_DECODE_ANY,
+                           NULL);
+    return v != NULL ? v : json_null();
+}
+
+/* A row of JOB_COLUMNS as the public job object; NULL when out of memory. */
+static json_t *row_to_job(const json_t *row)
+{
+    const json_t *err = json_object_get(row, "error");
+    return json_pack("{s:O, s:O, s:o, s:O, s:O, s:O, s:o, s:O, s:o, s:o, s:o, s:o}", "id",
+                     json_object_get(row, "id"), "name", json_object_get(row, "name"), "data",
+                     parse_text(json_object_get(row, "data")), "status",
+                     json_object_get(row, "status"), "attempts",
+                     json_object_get(row, "attempts"), "maxAttempts",
+                     json_object_get(row, "max_attempts"), "result",
+                     parse_text(json_object_get(row, "result")), "error",
+                     err != NULL ? err : json_null(), "runAt",
+                     time_json(json_object_get(row, "run_at")), "createdAt",
+                     time_json(json_object_get(row, "created_at")), "startedAt",
+                     time_json(json_object_get(row, "started_at")), "completedAt",
+                     time_json(json_object_get(row, "completed_at")));
+}
+
+static handler *find_handler(dk_jobs *j, const char *name)
+{
+    for (size_t i = 0; i < j->nhandlers; i++)
+        if (strcmp(j->handlers[i]->name, name) == 0)
+            return j->handlers[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Life cycle                                                          */
+
+void dk_jobs_options_init(dk_jobs_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->concurrency = 5;
+    o->poll_interval_ms = 1000;
+    o->max_attempts = 3;
+    o->backoff_base_ms = 1000;
+    o->backoff_max_ms = 300000;
+    o->stop_timeout_ms = 30000;
+    o->lease_ms = 300000;
+    const char *env = getenv("DK_JOBS_BACKOFF_MS");
+    if (env != NULL && *env != '\0') {
+        char *end;
+        unsigned long long v = strtoull(env, &end, 10);
+        if (*end == '\0')
+            o->backoff_base_ms = v;
+    }
+}
+
+dk_jobs *dk_jobs_new(const dk_jobs_options *opts)
+{
+    dk_jobs_options o;
+    if (opts != NULL)
+        o = *opts;
+    else
+        dk_jobs_options_init(&o);
+    if (o.db == NULL && o.core == NULL)
+        return NULL;
+    if (o.concurrency < 1)
+        o.concurrency = 1;
+    if (o.max_attempts < 1)
+        o.max_attempts = 1;
+    if (o.poll_interval_ms == 0)
+        o.poll_interval_ms = 1000;
+    if (o.backoff_max_ms < o.backoff_base_ms)
+        o.backoff_max_ms = o.backoff_base_ms;
+
+    dk_jobs *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return NULL;
+    j->o = o;
+    if (o.instance_id != NULL) {
+        j->instance_id = dk__strdup(o.instance_id);
+    } else {
+        j->instance_id = malloc(37);
+        if (j->instance_id != NULL)
+            dk_uuid_v4(j->instance_id);
+    }
+    j->o.instance_id = j->instance_id;
+    j->queue = json_array();
+    if (j->instance_id == NULL || j->queue == NULL)
+        goto fail_mem;
+
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0)
+        goto fail_mem;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&j->schema_lock, NULL);
+    pthread_mutex_init(&j->write_lock, NULL);
+    pthread_mutex_init(&j->life_lock, NULL);
+    pthread_mutex_init(&j->lock, NULL);
+    pthread_cond_init(&j->wake, &ca);
+    pthread_cond_init(&j->exited, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_init(&j->refs, 1);
+    atomic_init(&j->schema_ready, false);
+    j->next_due = NO_DUE;
+    return j;
+
+fail_mem:
+    json_decref(j->queue);
+    free(j->instance_id);
+    free(j);
+    return NULL;
+}
+
+static void jobs_unref(dk_jobs *j)
+{
+    if (atomic_fetch_sub(&j->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < j->nhandlers; i++) {
+        handler *h = j->handlers[i];
+        if (h->user_free != NULL)
+            h->user_free(h->user);
+        free(h->name);
+        free(h);
+    }
+    free(j->handlers);
+    free(j->workers);
+    json_decref(j->queue);
+    free(j->instance_id);
+    pthread_cond_destroy(&j->wake);
+    pthread_cond_destroy(&j->exited);
+    pthread_mutex_destroy(&j->lock);
+    pthread_mutex_destroy(&j->life_lock);
+    pthread_mutex_destroy(&j->write_lock);
+    pthread_mutex_destroy(&j->schema_lock);
+    free(j);
+}
+
+void dk_jobs_free(dk_jobs *jobs)
+{
+    if (jobs == NULL)
+        return;
+    dk_jobs_stop(jobs, DK_JOBS_STOP_DEFAULT);
+    jobs_unref(jobs);
+}
+
+int dk_jobs_register(dk_jobs *jobs, const char *name, dk_job_fn fn, void *user,
+                     dk_free_fn user_free)
+{
+    int rc = 0;
+    handler *h = NULL;
+    if (jobs == NULL || name == NULL || *name == '\0' || fn == NULL) {
+        rc = DK_EINVAL;
+        goto fail;
+    }
+    h = calloc(1, sizeof(*h));
+    if (h == NULL || (h->name = dk__strdup(name)) == NULL) {
+        rc = DK_ENOMEM;
+        goto fail;
+    }
+    h->fn = fn;
+    h->user = user;
+    h->user_free = user_free;
+
+    pthread_mutex_lock(&jobs->lock);
+    if (find_handler(jobs, name) != NULL) {
+        rc = DK_EEXIST;
+    } else if (jobs->nhandlers == jobs->hcap) {
+        size_t cap = jobs->hcap ? jobs->hcap * 2 : 8;
+        handler **nh = realloc(jobs->handlers, cap * sizeof(*nh));
+        if (nh == NULL) {
+            rc = DK_ENOMEM;
+        } else {
+            jobs->handlers = nh;
+            jobs->hcap = cap;
+        }
+    }
+    if (rc == 0)
+        jobs->handlers[jobs->nhandlers++] = h;
+    pthread_mutex_unlock(&jobs->lock);
+    if (rc == 0)
+        return 0;
+
+fail:
+    if (h != NULL) {
+        free(h->name);
+        free(h);
+    }
+    if (user_free != NULL)
+        user_free(user);
+    return rc;
+}
+
+/* Runs the migration once, on the first call that needs the table. */
+static int ensure_schema(dk_jobs *j, dk_err *err)
+{
+    if (atomic_load(&j->schema_ready))
+        return 0;
+    pthread_mutex_lock(&j->schema_lock);
+    int rc = 0;
+    if (!atomic_load(&j->schema_ready)) {
+        dk_db *db = db_of(j);
+        if (db == NULL) {
+            rc = dk_err_set(err, DK_ESTATE, "jobs: no database");
+        } else {
+            j->sqlite = strcmp(dk_db_engine(db), "sqlite") == 0;
+            dk_migration m = {1, "create_jobs", j->sqlite ? SQLITE_SCHEMA : PG_SCHEMA};
+            rc = dk_db_migrate(db, "donkey.jobs", &m, 1, logger_of(j), err);
+            if (rc == 0)
+                atomic_store(&j->schema_ready, true);
+        }
+    }
+    pthread_mutex_unlock(&j->schema_lock);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Workers                                                             */
+
+static void emit(dk_jobs *j, const char *suffix, int64_t id, const char *name, json_t *all,
+                 json_t *named)
+{
+    dk_events *ev = events_of(j);
+    if (ev != NULL && all != NULL && named != NULL) {
+        size_t len = strlen(name) + strlen(suffix) + 6;
+        char *event = malloc(len);
+        if (event != NULL) {
+            dk_events_emit(ev, suffix[0] == 'c' ? "job.completed" : "job.failed", all);
+            snprintf(event, len, "job.%s.%s", name, suffix);
+            dk_events_emit(ev, event, named);
+            free(event);
+        }
+    }
+    json_decref(all);
+    json_decref(named);
+}
+
+static void note_due(dk_jobs *j, int64_t run_at)
+{
+    pthread_mutex_lock(&j->lock);
+    if (run_at < j->next_due) {
+        j->next_due = run_at;
+        if (j->idle > 0)
+            pthread_cond_signal(&j->wake);
+    }
+    pthread_mutex_unlock(&j->lock);
+}
+
+static void record_failure(dk_jobs *j, worker *w, int64_t id, const char *name, int attempt,
+                           int max_attempts, const char *error, bool final, bool events)
+{
+    int64_t now = dk_wall_ms();
+    int rc;
+    if (!final && attempt < max_attempts) {
+        int64_t delay = backoff_ms(j, attempt);
+        int64_t run_at = now + delay;
+        rc = write_exec(j, SQL_RETRY,
+                        json_pack("[s, I, s, I, s]", delay > 0 ? "scheduled" : "pending",
+                                  (json_int_t)run_at, error, (json_int_t)id, j->instance_id),
+                        NULL, NULL);
+        if (rc < 0) {
+            warn(j, "cannot record a failed attempt", rc);
+            return;
+        }
+        note_due(j, run_at);
+        return;
+    }
+    rc = write_exec(j, SQL_FAIL,
+                    json_pack("[s, I, I, s]", error, (json_int_t)now, (json_int_t)id,
+                              j->instance_id),
+                    NULL, NULL);
+    if (rc < 0) {
+        warn(j, "cannot record a failed job", rc);
+        return;
+    }
+    if (events)
+        emit(j, "failed", id, name,
+             json_pack("{s:I, s:s, s:s, s:i}", "jobId", (json_int_t)id, "name", name, "error",
+                       error, "attempts", attempt),
+             json_pack("{s:I, s:s, s:i}", "jobId", (json_int_t)id, "error", error, "attempts",
+                       attempt));
+}
+
+/* Runs one claimed row. Returns false when the worker was abandoned meanwhile. */
+static bool run_job(worker *w, const json_t *row)
+{
+    dk_jobs *j = w->jobs;
+    int64_t id = json_integer_value(json_object_get(row, "id"));
+    const char *name = json_string_value(json_object_get(row, "name"));
+    int attempt = (int)json_integer_value(json_object_get(row, "attempts"));
+    int max_attempts = (int)json_integer_value(json_object_get(row, "max_attempts"));
+    if (name == NULL)
+        name = "";
+
+    pthread_mutex_lock(&j->lock);
+    handler *h = find_handler(j, name);
+    pthread_mutex_unlock(&j->lock);
+    if (h == NULL) {
+        char msg[ERROR_MAX];
+        snprintf(msg, sizeof(msg), "No handler registered for job \"%s\"", name);
+        record_failure(j, w, id, name, attempt, max_attempts, msg, true, false);
+        return true;
+    }
+
+    /* Each attempt parses its own copy, so a handler cannot change the stored data. */
+    json_t *data = parse_text(json_object_get(row, "data"));
+    dk_job_ctx jc = {.jobs = j, .id = id, .name = name, .attempt = attempt,
+                     .max_attempts = max_attempts};
+    json_t *result = NULL;
+    int rc = h->fn(&jc, data, &result, h->user);
+    json_decref(data);
+
+    pthread_mutex_lock(&j->lock);
+    bool abandoned = w->gen != j->gen;
+    pthread_mutex_unlock(&j->lock);
+    if (abandoned) {
+        json_decref(result);
+        return false;
+    }
+
+    if (rc >= 0) {
+        char *text = json_dumps(result != NULL ? result : json_null(),
+                                JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text == NULL) {
+            json_decref(result);
+            record_failure(j, w, id, name, attempt, max_attempts,
+                           "cannot serialise the job's result", false, true);
+            return true;
+        }
+        int wrc = write_exec(j, SQL_COMPLETE,
+                             json_pack("[s, I, I, s]", text, (json_int_t)dk_wall_ms(),
+                                       (json_int_t)id, j->instance_id),
+                             NULL, NULL);
+        free(text);
+        if (wrc < 0) {
+            warn(j, "cannot record a completed job", wrc);
+        } else {
+            json_t *r = result != NULL ? result : json_null();
+            emit(j, "completed", id, name,
+                 json_pack("{s:I, s:s, s:O}", "jobId", (json_int_t)id, "name", name, "result", r),
+                 json_pack("{s:I, s:O}", "jobId", (json_int_t)id, "result", r));
+        }
+        json_decref(result);
+        return true;
+    }
+    json_decref(result);
+    const char *error = jc.failed ? jc.error : dk_strerror(rc);
+    record_failure(j, w, id, name, attempt, max_attempts, error, jc.final, true);
+    return true;
+}
+
+static int claim(dk_jobs *j, int slots, json_t **rows)
+{
+    int64_t now = dk_wall_ms();
+    return write_query(j, j->sqlite ? SQL_CLAIM_SQLITE : SQL_CLAIM_PG,
+                       json_pack("[I, s, I, I, i]", (json_int_t)now, j->instance_id,
+                                 (json_int_t)(now + (int64_t)j->o.lease_ms), (json_int_t)now,
+                                 slots),
+                       rows);
+}
+
+static int64_t read_next_due(dk_jobs *j)
+{
+    json_t *row = NULL;
+    int64_t due = NO_DUE;
+    if (dk_db_query_one(db_of(j), SQL_NEXT_DUE, NULL, &row) == 0) {
+        json_t *t = json_object_get(row, "t");
+        if (json_is_integer(t))
+            due = json_integer_value(t);
+        json_decref(row);
+    }
+    /* Rows already due that the claim left (locked elsewhere, or added since) are
+     * looked at again shortly rather than in a busy loop. */
+    int64_t soon = dk_wall_ms() + 10;
+    return due != NO_DUE && due < soon ? soon : due;
+}
+
+static void reap_expired(dk_jobs *j)
+{
+    int64_t changed = 0;
+    int rc = write_exec(j, SQL_RECOVER_EXPIRED,
+                        json_pack("[s, I]", INTERRUPTED_TEXT, (json_int_t)dk_wall_ms()),
+                        &changed, NULL);
+    if (rc < 0)
+        warn(j, "cannot take back expired jobs", rc);
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    dk_jobs *j = w->jobs;
+    dk__thread_name("dk-jobs");
+
+    pthread_mutex_lock(&j->lock);
+    for (;;) {
+        if (j->stopping || w->gen != j->gen)
+            break;
+        if (json_array_size(j->queue) > 0) {
+            json_t *row = json_incref(json_array_get(j->queue, 0));
+            json_array_remove(j->queue, 0);
+            j->busy++;
+            pthread_mutex_unlock(&j->lock);
+            bool kept = run_job(w, row);
+            json_decref(row);
+            pthread_mutex_lock(&j->lock);
+            j->busy--;
+            if (!kept)
+                break;
+            continue;
+        }
+
+        uint64_t now = dk_now_ms();
+        int64_t wall = dk_wall_ms();
+        if (now >= j->next_poll) {
+            j->dirty = true;
+            j->refresh_due = true;
+            j->reap = j->o.shared;
+            j->next_poll = now + j->o.poll_interval_ms;
+        }
+        if (j->next_due <= wall) {
+            j->dirty = true;
+            j->refresh_due = true;
+            j->next_due = NO_DUE;
+        }
+        if ((j->dirty || j->refresh_due || j->reap) && !j->claiming) {
+            bool dirty = j->dirty, refresh = j->refresh_due, reap = j->reap;
+            uint64_t gen0 = j->work_gen;
+            int slots = j->idle + 1;
+            j->claiming = true;
+            j->refresh_due = false;
+            j->reap = false;
+            pthread_mutex_unlock(&j->lock);
+
+            json_t *rows = NULL;
+            int rc = 0;
+            if (reap)
+                reap_expired(j);
+            if (dirty)
+                rc = claim(j, slots, &rows);
+            if (rc < 0)
+                warn(j, "cannot claim jobs", rc);
+            int64_t due = refresh ? read_next_due(j) : NO_DUE;
+
+            pthread_mutex_lock(&j->lock);
+            j->claiming = false;
+            if (w->gen != j->gen) {
+                /* Abandoned while claiming: the rows stay `running` for the next start. */
+                json_decref(rows);
+                break;
+            }
+            if (due < j->next_due)
+                j->next_due = due;
+            size_t n = rows != NULL ? json_array_size(rows) : 0;
+            if (rc < 0 || (dirty && n < (size_t)slots && gen0 == j->work_gen))
+                j->dirty = false; /* on errors, the next poll tries again */
+            if (n > 0)
+                json_array_extend(j->queue, rows);
+            json_decref(rows);
+            for (size_t i = 1; i < n; i++)
+                pthread_cond_signal(&j->wake);
+            continue;
+        }
+
+        uint64_t deadline = j->next_poll;
+        if (j->next_due != NO_DUE) {
+            uint64_t due = now + (uint64_t)(j->next_due - wall);
+            if (due < deadline)
+                deadline = due;
+        }
+        struct timespec ts;
+        timespec_at(deadline, &ts);
+        j->idle++;
+        pthread_cond_timedwait(&j->wake, &j->lock, &ts);
+        j->idle--;
+    }
+
+    bool abandoned = w->gen != j->gen;
+    w->done = true;
+    if (!abandoned) {
+        j->live--;
+        pthread_cond_broadcast(&j->exited);
+    }
+    pthread_mutex_unlock(&j->lock);
+    if (abandoned)
+        free(w);
+    jobs_unref(j);
+    return NULL;
+}
+
+static void release_rows(dk_jobs *j, json_t *rows)
+{
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        int rc = write_exec(j, SQL_RELEASE,
+                            json_pack("[O, s]", json_object_get(row, "id"), j->instance_id),
+                            NULL, NULL);
+        if (rc < 0)
+            warn(j, "cannot release a claimed job", rc);
+    }
+}
+
+int dk_jobs_start(dk_jobs *jobs, dk_err *err)
+{
+    if (jobs == NULL)
+        return dk_err_set(err, DK_EINVAL, "jobs: no queue");
+    pthread_mutex_lock(&jobs->life_lock);
+    int rc = 0;
+    if (jobs->started)
+        goto out;
+    rc = ensure_schema(jobs, err);
+    if (rc < 0)
+        goto out;
+    if (jobs->o.shared)
+        rc = write_exec(jobs, SQL_RECOVER_EXPIRED,
+                        json_pack("[s, I]", INTERRUPTED_TEXT, (json_int_t)dk_wall_ms()), NULL,
+                        NULL);
+    else
+        rc = write_exec(jobs, SQL_RECOVER_ALL, json_pack("[s]", INTERRUPTED_TEXT), NULL, NULL);
+    if (rc < 0) {
+        dk_err_set(err, rc, "jobs: cannot recover interrupted jobs: %s",
+                   dk_db_errmsg(db_of(jobs)));
+        goto out;
+    }
+
+    int n = jobs->o.concurrency;
+    worker **ws = calloc((size_t)n, sizeof(*ws));
+    if (ws == NULL) {
+        rc = dk_err_set(err, DK_ENOMEM, "jobs: out of memory");
+        goto out;
+    }
+    pthread_mutex_lock(&jobs->lock);
+    jobs->gen++;
+    jobs->stopping = false;
+    jobs->dirty = true;
+    jobs->refresh_due = true;
+    jobs->reap = false;
+    jobs->next_due = NO_DUE;
+    jobs->next_poll = dk_now_ms() + jobs->o.poll_interval_ms;
+    jobs->workers = ws;
+    jobs->nworkers = 0;
+    for (int i = 0; i < n; i++) {
+        worker *w = calloc(1, sizeof(*w));
+        if (w == NULL) {
+            rc = DK_ENOMEM;
+            break;
+        }
+        w->jobs = jobs;
+        w->gen = jobs->gen;
+        atomic_fetch_add(&jobs->refs, 1);
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            atomic_fetch_sub(&jobs->refs, 1);
+            free(w);
+            rc = DK_ENOMEM;
+            break;
+        }
+        ws[jobs->nworkers++] = w;
+        jobs->live++;
+    }
+    jobs->started = true;
+    pthread_mutex_unlock(&jobs->lock);
+    if (rc < 0) {
+        pthread_mutex_unlock(&jobs->life_lock);
+        dk_jobs_stop(jobs, DK_JOBS_STOP_DEFAULT);
+        return dk_err_set(err, rc, "jobs: cannot start the worker threads");
+    }
+out:
+    pthread_mutex_unlock(&jobs->life_lock);
+    return rc;
+}
+
+int dk_jobs_stop(dk_jobs *jobs, int64_t timeout_ms)
+{
+    if (jobs == NULL)
+        return 0;
+    pthread_mutex_lock(&jobs->life_lock);
+    pthread_mutex_lock(&jobs->lock);
+    if (!jobs->started) {
+        pthread_mutex_unlock(&jobs->lock);
+        pthread_mutex_unlock(&jobs->life_lock);
+        return 0;
+    }
+    uint64_t wait = timeout_ms < 0 ? jobs->o.stop_timeout_ms : (uint64_t)timeout_ms;
+    struct timespec ts;
+    timespec_at(dk_now_ms() + wait, &ts);
+    jobs->stopping = true;
+    pthread_cond_broadcast(&jobs->wake);
+    while (jobs->live > 0)
+        if (pthread_cond_timedwait(&jobs->exited, &jobs->lock, &ts) == ETIMEDOUT)
+            break;
+
+    int abandoned = jobs->live;
+    jobs->gen++; /* workers still running are abandoned from here on */
+    worker **ws = jobs->workers;
+    size_t n = jobs->nworkers;
+    for (size_t i = 0; i < n; i++) {
+        if (!ws[i]->done) {
+            pthread_detach(ws[i]->thread);
+            ws[i] = NULL; /* it frees itself */
+        }
+    }
+    jobs->workers = NULL;
+    jobs->nworkers = 0;
+    jobs->live = 0;
+    jobs->started = false;
+    jobs->stopping = false;
+    json_t *left = jobs->queue;
+    jobs->queue = json_array();
+    pthread_mutex_unlock(&jobs->lock);
+
+    for (size_t i = 0; i < n; i++) {
+        if (ws[i] != NULL) {
+            pthread_join(ws[i]->thread, NULL);
+            free(ws[i]);
+        }
+    }
+    free(ws);
+    if (left != NULL) {
+        release_rows(jobs, left);
+        json_decref(left);
+    }
+    if (abandoned > 0 && logger_of(jobs) != NULL)
+        dk_logf(logger_of(jobs), DK_LOG_WARN,
+                "[Jobs] %d job(s) still running after %llu ms were left for recovery",
+                abandoned, (unsigned long long)wait);
+    pthread_mutex_unlock(&jobs->life_lock);
+    return abandoned > 0 ? DK_EBUSY : 0;
+}
+
+int dk_jobs_running(dk_jobs *jobs)
+{
+    pthread_mutex_lock(&jobs->lock);
+    int n = jobs->busy;
+    pthread_mutex_unlock(&jobs->lock);
+    return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Operations                                                          */
+
+int dk_jobs_enqueue(dk_jobs *jobs, const char *name, const json_t *data,
+                    const dk_jobs_enqueue_options *opts, int64_t *out_id)
+{
+    if (jobs == NULL || name == NULL || *name == '\0')
+        return DK_EINVAL;
+    int max_attempts = opts != NULL ? opts->max_attempts : DK_JOBS_DEFAULT_ATTEMPTS;
+    if (max_attempts < 0 || (opts != NULL && opts->run_at < 0))
+        return DK_EINVAL;
+    if (max_attempts == DK_JOBS_DEFAULT_ATTEMPTS)
+        max_attempts = jobs->o.max_attempts;
+    pthread_mutex_lock(&jobs->lock);
+    bool known = find_handler(jobs, name) != NULL;
+    pthread_mutex_unlock(&jobs->lock);
+    if (!known)
+        return DK_ENOTFOUND;
+    int rc = ensure_schema(jobs, NULL);
+    if (rc < 0)
+        return rc;
+
+    char *text = json_dumps(data != NULL ? data : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+    if (text == NULL)
+        return DK_ENOMEM;
+    int64_t now = dk_wall_ms();
+    int64_t run_at = opts != NULL && opts->run_at > now ? opts->run_at : now;
+    bool later = run_at > now;
+    json_t *params = json_pack("[s, s, s, i, I, I]", name, text, later ? "scheduled" : "pending",
+                               max_attempts, (json_int_t)run_at, (json_int_t)now);
+    free(text);
+    if (params == NULL)
+        return DK_ENOMEM;
+    int64_t id = 0;
+    rc = write_exec(jobs, jobs->sqlite ? SQL_INSERT_SQLITE : SQL_INSERT_PG, params, NULL, &id);
+    if (rc < 0)
+        return rc;
+
+    pthread_mutex_lock(&jobs->lock);
+    if (later) {
+        if (run_at < jobs->next_due) {
+            jobs->next_due = run_at;
+            if (jobs->idle > 0 && !jobs->claiming)
+                pthread_cond_signal(&jobs->wake);
+        }
+    } else {
+        jobs->dirty = true;
+        jobs->work_gen++;
+        if (jobs->idle > 0 && !jobs->claiming)
+            pthread_cond_signal(&jobs->wake);
+    }
+    pthread_mutex_unlock(&jobs->lock);
+    if (out_id != NULL)
+        *out_id = id;
+    return 0;
+}
+
+int dk_jobs_get(dk_jobs *jobs, int64_t id, json_t **out)
+{
+    *out = NULL;
+    int rc = ensure_schema(jobs, NULL);
+    if (rc < 0)
+        return rc;
+    json_t *params = json_pack("[I]", (json_int_t)id);
+    json_t *row = NULL;
+    rc = dk_db_query_one(db_of(jobs), SQL_GET, params, &row);
+    json_decref(params);
+    if (rc < 0)
+        return rc;
+    *out = row_to_job(row);
+    json_decref(row);
+    return *out != NULL ? 0 : DK_ENOMEM;
+}
+
+/* DK_ENOTFOUND when `id` does not exist, else DK_ESTATE (the guarded change did nothing). */
+static int explain_no_change(dk_jobs *jobs, int64_t id)
+{
+    json_t *params = json_pack("[I]", (json_int_t)id);
+    json_t *row = NULL;
+    int rc = dk_db_query_one(db_of(jobs), SQL_STATUS, params, &row);
+    json_decref(params);
+    json_decref(row);
+    return rc == 0 ? DK_ESTATE : rc;
+}
+
+int dk_jobs_cancel(dk_jobs *jobs, int64_t id)
+{
+    int rc = ensure_schema(jobs, NULL);
+    if (rc < 0)
+        return rc;
+    int64_t changed = 0;
+    rc = write_exec(jobs, SQL_CANCEL, json_pack("[I, I]", (json_int_t)dk_wall_ms(), (json_int_t)id),
+                    &changed, NULL);
+    if (rc < 0)
+        return rc;
+    return changed > 0 ? 0 : explain_no_change(jobs, id);
+}
+
+int dk_jobs_delete(dk_jobs *jobs, int64_t id)
+{
+    int rc = ensure_schema(jobs, NULL);
+    if (rc < 0)
+        return rc;
+    int64_t changed = 0;
+    rc = write_exec(jobs, SQL_DELETE, json_pack("[I]", (json_int_t)id), &changed, NULL);
+    if (rc < 0)
+        return rc;
+    return changed > 0 ? 0 : explain_no_change(jobs, id);
+}
+
+int dk_jobs_list(dk_jobs *jobs, const char *name, const char *status, size_t limit,
+                 json_t **out)
+{
+    *out = NULL;
+    if (status != NULL) {
+        bool ok = false;
+        for (size_t i = 0; i < sizeof(STATUSES) / sizeof(STATUSES[0]); i++)
+            ok = ok || strcmp(status, STATUSES[i]) == 0;
+        if (!ok)
+            return DK_EINVAL;
+    }
+    int rc = ensure_schema(jobs, NULL);
+    if (rc < 0)
+        return rc;
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT " JOB_COLUMNS " FROM donkey_jobs%s%s%s ORDER BY id%s",
+             name || status ? " WHERE " : "", name ? "name = ?" : "",
+             status ? (name ? " AND status = ?" : "status = ?") : "", limit ? " LIMIT ?" : "");
+    json_t *params = json_array();
+    if (params == NULL)
+        return DK_ENOMEM;
+    if (name != NULL)
+        json_array_append_new(params, json_string(name));
+    if (status != NULL)
+        json_array_append_new(params, json_string(status));
+    if (limit > 0)
+        json_array_append_new(params, json_integer((json_int_t)limit));
+    json_t *rows = NULL;
+    rc = dk_db_query(db_of(jobs), sql, params, &rows);
+    json_decref(params);
+    if (rc < 0)
+        return rc;
+    json_t *list = json_array();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        if (list == NULL || json_array_append_new(list, row_to_job(row)) != 0) {
+            json_decref(list);
+            json_decref(rows);
+            return DK_ENOMEM;
+        }
+    }
+    json_decref(rows);
+    *out = list;
+    return 0;
+}
+
+int dk_jobs_purge(dk_jobs *jobs, uint64_t older_than_ms, int64_t *out_deleted)
+{
+    int rc = ensure_schema(jobs, NULL);
+    if (rc < 0)
+        return rc;
+    int64_t changed = 0;
+    rc = write_exec(jobs, SQL_PURGE,
+                    json_pack("[I]", (json_int_t)(dk_wall_ms() - (int64_t)older_than_ms)),
+                    &changed, NULL);
+    if (rc == 0 && out_deleted != NULL)
+        *out_deleted = changed;
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Handler context                                                     */
+
+int64_t dk_job_id(const dk_job_ctx *jc) { return jc->id; }
+const char *dk_job_name(const dk_job_ctx *jc) { return jc->name; }
+int dk_job_attempt(const dk_job_ctx *jc) { return jc->attempt; }
+int dk_job_max_attempts(const dk_job_ctx *jc) { return jc->max_attempts; }
+const dk_core *dk_job_core(const dk_job_ctx *jc) { return jc->jobs->o.core; }
+dk_db *dk_job_db(const dk_job_ctx *jc) { return db_of(jc->jobs); }
+dk_logger *dk_job_logger(const dk_job_ctx *jc) { return logger_of(jc->jobs); }
+
+static int set_error(dk_job_ctx *jc, bool final, const char *fmt, va_list ap)
+{
+    vsnprintf(jc->error, sizeof(jc->error), fmt, ap);
+    jc->failed = true;
+    jc->final = final;
+    return DK_EINTERNAL;
+}
+
+int dk_job_fail(dk_job_ctx *jc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = set_error(jc, false, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int dk_job_fail_final(dk_job_ctx *jc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = set_error(jc, true, fmt, ap);
+    va_end(ap);
+    return rc;
+}
