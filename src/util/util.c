@@ -186,22 +186,43 @@ int dk_duration_parse(const char *text, uint64_t *out_ms, dk_err *err)
     return 0;
 }
 
+/* Bytes from the kernel's random source, read 4 KiB at a time per thread so a
+ * request id costs no system call in the common case. */
+static void random_bytes(unsigned char *dst, size_t n)
+{
+    static _Thread_local unsigned char pool[4096];
+    static _Thread_local size_t avail;
+    while (n > 0) {
+        if (avail == 0) {
+            size_t got = 0;
+            while (got < sizeof(pool)) {
+                ssize_t r = getrandom(pool + got, sizeof(pool) - got, 0);
+                if (r < 0) {
+                    if (errno == EINTR)
+                        continue;
+                    /* Never expected on Linux >= 3.17; degrade rather than abort. */
+                    for (; got < sizeof(pool); got++)
+                        pool[got] = (unsigned char)rand();
+                    break;
+                }
+                got += (size_t)r;
+            }
+            avail = sizeof(pool);
+        }
+        size_t take = n < avail ? n : avail;
+        memcpy(dst, pool + sizeof(pool) - avail, take);
+        /* Each byte is handed out once. */
+        memset(pool + sizeof(pool) - avail, 0, take);
+        avail -= take;
+        dst += take;
+        n -= take;
+    }
+}
+
 void dk_uuid_v4(char out[37])
 {
     unsigned char b[16];
-    size_t got = 0;
-    while (got < sizeof(b)) {
-        ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            /* The kernel always has a random source; fall back to rand() only if it fails. */
-            for (; got < sizeof(b); got++)
-                b[got] = (unsigned char)rand();
-            break;
-        }
-        got += (size_t)n;
-    }
+    random_bytes(b, sizeof(b));
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     static const char hex[] = "0123456789abcdef";
