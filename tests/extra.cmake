@@ -4,3 +4,9 @@ if(TARGET test_db)
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/db/with-postgres.sh $<TARGET_FILE:test_db>)
   set_tests_properties(unit.test_db_pg PROPERTIES TIMEOUT 180 LABELS "unit;pg")
 endif()
+# Jobs tests against a throwaway PostgreSQL server.
+if(TARGET test_jobs)
+  add_test(NAME unit.test_jobs_pg
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/db/with-postgres.sh $<TARGET_FILE:test_jobs>)
+  set_tests_properties(unit.test_jobs_pg PROPERTIES TIMEOUT 180 LABELS "unit;pg")
+endif()
