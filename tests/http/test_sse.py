@@ -1,0 +1,434 @@
+"""SSE: wire format, channels, broadcast counts, field injection, replay with
+Last-Event-ID, disconnect clean-up, slow readers, heartbeat, limits and
+shutdown, through real sockets against the conformance app (conf.sse,
+conf.broadcast)."""
+import json
+import re
+import signal
+import socket
+import threading
+import time
+import unittest
+import uuid
+
+from dk import Server
+
+ID_RE = re.compile(r"^sse_\d+_\d+$")
+
+
+def chan():
+    return "c-" + uuid.uuid4().hex[:12]
+
+
+class SSEClient:
+    """A raw-socket event-stream client: sends the request, decodes the
+    chunked body incrementally and waits for bytes with bounded timeouts."""
+
+    def __init__(self, port, channels=(), method="GET", last_event_id=None, rcvbuf=None,
+                 read_headers=True):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(5)
+        self.sock.connect(("127.0.0.1", port))
+        qs = "&".join("channel=" + c for c in channels)
+        path = "/conf.sse" + ("?" + qs if qs else "")
+        head = "%s %s HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n" % (method, path)
+        if last_event_id is not None:
+            head += "Last-Event-ID: %s\r\n" % last_event_id
+        body = b""
+        if method == "POST":
+            body = b"{}"
+            head += "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+        self.sock.sendall(head.encode() + b"\r\n" + body)
+        self.raw = b""
+        self.body = b""
+        self.ended = False  # chunked terminator seen
+        self.broken = False  # unparsable chunk framing
+        self.eof = False
+        self.status = None
+        self.headers = {}
+        if read_headers:
+            self.read_headers()
+
+    def _recv(self, timeout):
+        self.sock.settimeout(max(timeout, 0.01))
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        except (ConnectionResetError, BrokenPipeError):
+            data = b""
+        if not data:
+            self.eof = True
+            return False
+        self.raw += data
+        return True
+
+    def read_headers(self, timeout=5):
+        deadline = time.time() + timeout
+        while b"\r\n\r\n" not in self.raw:
+            if time.time() > deadline or self.eof:
+                raise AssertionError("no response head: %r" % self.raw)
+            self._recv(deadline - time.time())
+        head, _, rest = self.raw.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        self.status = int(lines[0].split(" ")[1])
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            self.headers[k.strip().lower()] = v.strip()
+        self.raw = rest
+        self._decode()
+
+    def _decode(self):
+        if self.headers.get("transfer-encoding", "").lower() != "chunked":
+            self.body += self.raw
+            self.raw = b""
+            return
+        # Each chunk's data is taken as soon as it is complete; the CRLF that
+        # closes it may only arrive with the next chunk.
+        while True:
+            if self.raw.startswith(b"\r\n"):
+                self.raw = self.raw[2:]
+            line, sep, rest = self.raw.partition(b"\r\n")
+            if not sep:
+                return
+            try:
+                size = int(line.split(b";")[0], 16)
+            except ValueError:
+                self.broken = True
+                self.eof = True
+                return
+            if size == 0:
+                self.ended = True
+                self.raw = rest
+                return
+            if len(rest) < size:
+                return
+            self.body += rest[:size]
+            self.raw = rest[size:]
+
+    def wait_for(self, pred, timeout=5):
+        """Reads until pred(body) is true; returns whether it became true."""
+        deadline = time.time() + timeout
+        while not pred(self.body):
+            if self.eof or self.ended or time.time() > deadline:
+                return pred(self.body)
+            if self._recv(deadline - time.time()):
+                self._decode()
+        return True
+
+    def wait_bytes(self, n, timeout=5):
+        return self.wait_for(lambda b: len(b) >= n, timeout)
+
+    def read_to_end(self, timeout=5):
+        deadline = time.time() + timeout
+        while not (self.eof or self.ended) and time.time() < deadline:
+            if self._recv(deadline - time.time()):
+                self._decode()
+        return self.eof or self.ended
+
+    def frames(self, comments=False):
+        """Complete frames (without the blank line), heartbeat comments dropped."""
+        parts = self.body.split(b"\n\n")[:-1]
+        return [p + b"\n\n" for p in parts if comments or not p.startswith(b":")]
+
+    def events(self):
+        out = []
+        for f in self.frames():
+            ev = {"data": []}
+            for line in f.decode().split("\n"):
+                if not line:
+                    continue
+                k, _, v = line.partition(": ")
+                if k == "data":
+                    ev["data"].append(v)
+                else:
+                    ev[k] = v
+            if "event" in ev:
+                out.append(ev)
+        return out
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def broadcast(srv, channel, event, data, id=None):
+    body = {"channel": channel, "event": event, "data": data}
+    if id is not None:
+        body["id"] = id
+    return srv.call("conf.broadcast", body)
+
+
+class SSE(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.__exit__(None, None, None)
+
+    def client(self, *channels, **kw):
+        c = SSEClient(self.srv.port, channels, **kw)
+        self.addCleanup(c.close)
+        return c
+
+    def send(self, channel, event, data, id=None, expect=None):
+        r = broadcast(self.srv, channel, event, data, id)
+        self.assertEqual(r.status, 200, r)
+        if expect is not None:
+            self.assertEqual(r.json, {"clients": expect})
+        return r
+
+    # --- headers and framing ---
+    def test_headers_and_retry_first(self):
+        c = self.client(chan())
+        self.assertEqual(c.status, 200)
+        self.assertEqual(c.headers["content-type"], "text/event-stream")
+        self.assertEqual(c.headers["cache-control"], "no-cache")
+        self.assertEqual(c.headers["x-accel-buffering"], "no")
+        self.assertEqual(c.headers["connection"].lower(), "keep-alive")
+        self.assertTrue(ID_RE.match(c.headers["x-sse-client-id"]), c.headers)
+        self.assertTrue(c.wait_bytes(len(b"retry: 3000\n\n")))
+        self.assertEqual(c.body, b"retry: 3000\n\n")
+
+    def test_client_ids_differ(self):
+        a, b = self.client(chan()), self.client(chan())
+        self.assertNotEqual(a.headers["x-sse-client-id"], b.headers["x-sse-client-id"])
+
+    def test_frames_byte_for_byte(self):
+        ch = chan()
+        c = self.client(ch)
+        self.assertTrue(c.wait_bytes(13))
+        self.send(ch, "notification", {"message": "Hello"}, "msg-123", expect=1)
+        self.send(ch, "note", "x\r\ny\rz\nw", "e-1", expect=1)
+        self.send(ch, "s", "123", "e-2", expect=1)
+        self.send(ch, "n", None, "e-3", expect=1)
+        self.send(ch, "empty", "", "e-4", expect=1)
+        self.send(ch, "tail", "a\n", "e-5", expect=1)
+        self.send(ch, "arr", [1, "two", {"k": None}], "e-6", expect=1)
+        expected = (b"retry: 3000\n\n"
+                    b"id: msg-123\nevent: notification\ndata: {\"message\":\"Hello\"}\n\n"
+                    b"id: e-1\nevent: note\ndata: x\ndata: y\ndata: z\ndata: w\n\n"
+                    b"id: e-2\nevent: s\ndata: 123\n\n"
+                    b"id: e-3\nevent: n\ndata: null\n\n"
+                    b"id: e-4\nevent: empty\ndata: \n\n"
+                    b"id: e-5\nevent: tail\ndata: a\ndata: \n\n"
+                    b"id: e-6\nevent: arr\ndata: [1,\"two\",{\"k\":null}]\n\n")
+        self.assertTrue(c.wait_bytes(len(expected)), c.body)
+        self.assertEqual(c.body, expected)
+
+    def test_generated_ids_increase(self):
+        ch = chan()
+        c = self.client(ch)
+        for i in range(3):
+            self.send(ch, "tick", i, expect=1)
+        self.assertTrue(c.wait_for(lambda b: b.count(b"event: tick") == 3))
+        ids = [int(e["id"]) for e in c.events()]
+        self.assertEqual(len(ids), 3)
+        self.assertEqual(ids, sorted(ids))
+        self.assertEqual(len(set(ids)), 3)
+        self.assertTrue(c.frames()[1].startswith(b"id: %d\nevent: tick\ndata: 0\n\n" % ids[0]))
+
+    def test_unicode_payload(self):
+        ch = chan()
+        c = self.client(ch)
+        self.send(ch, "u", "héllo ✓", "u1", expect=1)
+        want = "id: u1\nevent: u\ndata: héllo ✓\n\n".encode()
+        self.assertTrue(c.wait_for(lambda b: want in b))
+
+    # --- channels ---
+    def test_channels_isolated_and_repeatable_param(self):
+        a_ch, b_ch = chan(), chan()
+        a = self.client(a_ch)
+        b = self.client(b_ch)
+        both = self.client(a_ch, b_ch)
+        self.send(a_ch, "only-a", 1, "ia", expect=2)
+        self.send(b_ch, "only-b", 2, "ib", expect=2)
+        self.assertTrue(a.wait_for(lambda x: b"only-a" in x))
+        self.assertTrue(b.wait_for(lambda x: b"only-b" in x))
+        self.assertTrue(both.wait_for(lambda x: b"only-a" in x and b"only-b" in x))
+        self.assertNotIn(b"only-b", a.body)
+        self.assertNotIn(b"only-a", b.body)
+        self.assertEqual([e["event"] for e in both.events()], ["only-a", "only-b"])
+
+    def test_broadcast_without_clients_counts_zero(self):
+        self.send(chan(), "nobody", 1, expect=0)
+
+    def test_post_stream(self):
+        ch = chan()
+        c = self.client(ch, method="POST")
+        self.assertEqual(c.status, 200)
+        self.assertEqual(c.headers["content-type"], "text/event-stream")
+        self.send(ch, "p", "post", "p1", expect=1)
+        self.assertTrue(c.wait_for(lambda b: b"id: p1\nevent: p\ndata: post\n\n" in b))
+
+    # --- injection ---
+    def test_cr_lf_in_event_or_id_rejected(self):
+        ch = chan()
+        c = self.client(ch)
+        for event, id in (("a\nb", None), ("a\rb", None), ("ok", "x\ny"), ("ok", "x\rid: 9"),
+                          ("ok\r\nevent: evil", "1")):
+            r = broadcast(self.srv, ch, event, "d", id)
+            self.assertEqual(r.status, 400, (event, id, r))
+            self.assertEqual(r.json["error"], "BAD_REQUEST")
+        self.send(ch, "after", "fine", "z", expect=1)
+        self.assertTrue(c.wait_for(lambda b: b"event: after" in b))
+        self.assertEqual(c.body, b"retry: 3000\n\nid: z\nevent: after\ndata: fine\n\n")
+
+    # --- replay ---
+    def test_replay_after_reconnect(self):
+        ch, other = chan(), chan()
+        c1 = self.client(ch)
+        self.send(ch, "e", "one", expect=1)
+        self.send(ch, "e", "two", expect=1)
+        self.assertTrue(c1.wait_for(lambda b: b.count(b"event: e") == 2))
+        last = c1.events()[-1]["id"]
+        c1.close()
+        self.send(ch, "e", "three")
+        self.send(other, "e", "elsewhere")
+        self.send(ch, "e", "four")
+        c2 = self.client(ch, last_event_id=last)
+        self.assertTrue(c2.wait_for(lambda b: b.count(b"event: e") == 2))
+        self.send(ch, "e", "five", expect=1)
+        self.assertTrue(c2.wait_for(lambda b: b.count(b"event: e") == 3))
+        self.assertTrue(c2.body.startswith(b"retry: 3000\n\n"))
+        self.assertEqual([e["data"] for e in c2.events()], [["three"], ["four"], ["five"]])
+        ids = [int(e["id"]) for e in c2.events()]
+        self.assertEqual(ids, sorted(ids))
+        self.assertGreater(ids[0], int(last))
+
+    def test_replay_with_caller_ids_and_two_channels(self):
+        a_ch, b_ch = chan(), chan()
+        self.send(a_ch, "x", 1, "k-1")
+        self.send(b_ch, "x", 2, "k-2")
+        self.send(a_ch, "x", 3, "k-3")
+        self.send(b_ch, "x", 4, "k-4")
+        c = self.client(a_ch, b_ch, last_event_id="k-2")
+        self.assertTrue(c.wait_for(lambda b: b.count(b"event: x") == 2))
+        time.sleep(0.2)
+        self.assertEqual([e["id"] for e in c.events()], ["k-3", "k-4"])
+
+    def test_replay_nothing_missed(self):
+        ch = chan()
+        self.send(ch, "x", 1, "only")
+        c = self.client(ch, last_event_id="only")
+        self.send(ch, "x", 2, "next", expect=1)
+        self.assertTrue(c.wait_for(lambda b: b"next" in b))
+        self.assertEqual([e["id"] for e in c.events()], ["next"])
+
+    def test_replay_unknown_id_sends_reset(self):
+        ch = chan()
+        self.send(ch, "x", 1, "known")
+        c = self.client(ch, last_event_id="never-sent-" + uuid.uuid4().hex)
+        self.assertTrue(c.wait_for(lambda b: b"event: reset" in b))
+        self.assertEqual(c.events()[0]["event"], "reset")
+        self.assertNotIn(b"known", c.body)
+
+    # --- disconnect ---
+    def test_cleanup_after_disconnect(self):
+        ch = chan()
+        c = self.client(ch)
+        self.assertTrue(c.wait_bytes(13))
+        self.send(ch, "x", 1, expect=1)
+        c.close()
+        deadline = time.time() + 3
+        n = None
+        while time.time() < deadline:
+            n = broadcast(self.srv, ch, "x", 2).json["clients"]
+            if n == 0:
+                break
+            time.sleep(0.05)
+        self.assertEqual(n, 0)
+
+
+class SSEServers(unittest.TestCase):
+    """Tests needing their own server (options from the environment)."""
+
+    def test_heartbeat_comment(self):
+        with Server(env={"DK_SSE_HEARTBEAT_MS": "200"}) as srv:
+            c = SSEClient(srv.port, ["hb"])
+            try:
+                self.assertTrue(c.wait_for(lambda b: re.search(rb": heartbeat \d{13}\n\n", b), 3),
+                                c.body)
+                self.assertTrue(c.body.startswith(b"retry: 3000\n\n: heartbeat "))
+                first = c.body.count(b": heartbeat")
+                self.assertTrue(c.wait_for(lambda b: b.count(b": heartbeat") >= first + 2, 3))
+            finally:
+                c.close()
+
+    def test_client_limits_503(self):
+        env = {"DK_SSE_MAX_CLIENTS": "3", "DK_SSE_MAX_PER_CHANNEL": "1"}
+        with Server(env=env) as srv:
+            a = SSEClient(srv.port, ["one"])
+            b = SSEClient(srv.port, ["one"])
+            self.assertEqual(a.status, 200)
+            self.assertEqual(b.status, 503)
+            self.assertTrue(b.wait_for(lambda x: b"SERVICE_UNAVAILABLE" in x, 3), b.body)
+            c = SSEClient(srv.port, ["two"])
+            d = SSEClient(srv.port, ["three"])
+            e = SSEClient(srv.port, ["four"])
+            self.assertEqual((c.status, d.status, e.status), (200, 200, 503))
+            for x in (a, b, c, d, e):
+                x.close()
+
+    def test_slow_reader_cut_off_others_unaffected(self):
+        n, size = 300, 32 * 1024
+        with Server(env={"DK_SSE_SEND_LIMIT": "131072"}) as srv:
+            slow = SSEClient(srv.port, ["bulk"], rcvbuf=4096)
+            fast = SSEClient(srv.port, ["bulk"])
+            payload = "x" * size
+            got = {"n": 0}
+
+            def reader():
+                fast.wait_for(lambda b: b.count(b"event: big") >= n, 60)
+                got["n"] = fast.body.count(b"event: big")
+
+            t = threading.Thread(target=reader)
+            t.start()
+            counts = []
+            start = time.time()
+            for i in range(n):
+                counts.append(broadcast(srv, "bulk", "big", payload).json["clients"])
+            t.join(60)
+            elapsed = time.time() - start
+            self.assertEqual(got["n"], n)
+            self.assertLess(elapsed, 30)
+            # The slow client was dropped along the way; later broadcasts reach one client.
+            self.assertEqual(counts[0], 2)
+            self.assertEqual(counts[-1], 1)
+            # Its connection is cut: draining it reaches the end, short of everything.
+            self.assertTrue(slow.read_to_end(10))
+            self.assertLess(slow.body.count(b"event: big"), n)
+            self.assertFalse(slow.ended and slow.body.count(b"event: big") == n)
+            self.assertEqual(broadcast(srv, "bulk", "after", 1).json["clients"], 1)
+            slow.close()
+            fast.close()
+
+    def test_sigterm_ends_streams_cleanly(self):
+        srv = Server(env={"DK_SSE_HEARTBEAT_MS": "200"})
+        try:
+            a = SSEClient(srv.port, ["s"])
+            b = SSEClient(srv.port, ["s"], method="POST")
+            self.assertTrue(a.wait_bytes(13) and b.wait_bytes(13))
+            self.assertEqual(broadcast(srv, "s", "bye", "soon", "b1").json["clients"], 2)
+            start = time.time()
+            srv.proc.send_signal(signal.SIGTERM)
+            for c in (a, b):
+                self.assertTrue(c.read_to_end(5))
+                self.assertTrue(c.ended, "stream not terminated cleanly: %r" % c.body[-200:])
+                self.assertIn(b"id: b1\nevent: bye\ndata: soon\n\n", c.body)
+            self.assertEqual(srv.proc.wait(timeout=10), 0)
+            self.assertLess(time.time() - start, 5)
+            a.close()
+            b.close()
+        finally:
+            srv.__exit__(None, None, None)
+
+
+if __name__ == "__main__":
+    unittest.main()
