@@ -111,7 +111,7 @@ struct dk_stream {
     /* loop thread */
     dk_buf *inflight[STREAM_MAX_IOV];
     size_t ninflight;
-    bool sending, final_sent, on_close_ran;
+    bool sending, final_sent, on_close_ran, cut;
     void (*on_close)(dk_stream *s, void *user);
     void *on_close_user;
 };
@@ -291,10 +291,39 @@ static void stream_stop(h2o_generator_t *g, h2o_req_t *req)
     s->final_sent = true;
 }
 
+/* A slow reader is cut off while a write to it is still pending (h2o would
+ * wait for that write as long as the peer does not read, so the ERROR state
+ * could never be sent). Disconnecting the TCP socket (connect with AF_UNSPEC:
+ * RST, the fd stays h2o's) makes the pending write fail, and h2o then closes
+ * the connection and disposes the request as for any write error. HTTP/1
+ * only: an HTTP/2 connection is shared by other streams. */
+static void stream_cut(dk_stream *s)
+{
+    h2o_conn_t *conn = s->req->conn;
+    if (s->cut || s->req->version >= 0x200 || conn->callbacks->get_socket == NULL)
+        return;
+    h2o_socket_t *sock = conn->callbacks->get_socket(conn);
+    if (sock == NULL)
+        return;
+    s->cut = true;
+    struct sockaddr sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_family = AF_UNSPEC;
+    connect(h2o_socket_get_fd(sock), &sa, sizeof(sa));
+}
+
 static void stream_flush(dk_stream *s)
 {
-    if (s->req == NULL || s->sending || s->final_sent)
+    if (s->req == NULL || s->final_sent)
         return;
+    if (s->sending) {
+        pthread_mutex_lock(&s->lock);
+        bool cut = s->abort;
+        pthread_mutex_unlock(&s->lock);
+        if (cut)
+            stream_cut(s);
+        return;
+    }
     h2o_iovec_t iov[STREAM_MAX_IOV];
     size_t n = 0;
     bool final = false, abort_now = false;
@@ -513,7 +542,10 @@ static void on_control(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
 {
     worker *w = H2O_STRUCT_FROM_MEMBER(worker, control_rx, rx);
     while (!h2o_linklist_is_empty(messages)) {
-        h2o_linklist_unlink(messages->next);
+        h2o_multithread_message_t *m =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        free(m);
     }
     if (atomic_load(&w->stop_accepting) && w->listener != NULL) {
         h2o_socket_read_stop(w->listener);
@@ -676,9 +708,13 @@ int dk__server_start(dk_app *app, dk_err *err)
     return 0;
 }
 
+/* h2o only runs a receiver's callback for a real message (a NULL message
+ * merely wakes the loop), so every poke carries one; on_control frees it. */
 static void poke(worker *w)
 {
-    h2o_multithread_send_message(&w->control_rx, NULL);
+    h2o_multithread_message_t *m = calloc(1, sizeof(*m));
+    if (m != NULL)
+        h2o_multithread_send_message(&w->control_rx, m);
 }
 
 void dk__server_stop_accepting(dk_app *app)
