@@ -78,8 +78,14 @@ static const char PG_SCHEMA[] =
     " WHERE status IN ('pending', 'scheduled') AND run_at <= ? ORDER BY run_at, id LIMIT ?"
 #define CLAIM_TAIL ") RETURNING id, name, data, attempts, max_attempts"
 
-static const char SQL_CLAIM_SQLITE[] = CLAIM_HEAD CLAIM_TAIL;
 static const char SQL_CLAIM_PG[] = CLAIM_HEAD " FOR UPDATE SKIP LOCKED" CLAIM_TAIL;
+
+static const char SQL_DUE_SQLITE[] =
+    "SELECT id, name, data, attempts, max_attempts FROM donkey_jobs"
+    " WHERE status IN ('pending', 'scheduled') AND run_at <= ? ORDER BY run_at, id LIMIT ?";
+static const char SQL_TAKE_SQLITE[] =
+    "UPDATE donkey_jobs SET status = 'running', attempts = attempts + 1, started_at = ?,"
+    " locked_by = ?, lease_until = ? WHERE id = ?";
 
 #define INSERT_SQL                                                                     \
     "INSERT INTO donkey_jobs (name, data, status, attempts, max_attempts, run_at,"     \
@@ -176,6 +182,8 @@ struct dk_jobs {
     int64_t next_due;   /* wall ms of the earliest known future job */
     uint64_t next_poll; /* monotonic ms */
     json_t *queue;      /* claimed rows waiting for a worker */
+    struct outcome *outbox, *outbox_tail; /* finished attempts not yet written */
+    bool flushing;
 };
 
 static const char *const STATUSES[] = {"pending",   "scheduled", "running",
@@ -502,68 +510,212 @@ static int ensure_schema(dk_jobs *j, dk_err *err)
 /* ------------------------------------------------------------------ */
 /* Workers                                                             */
 
-static void emit(dk_jobs *j, const char *suffix, int64_t id, const char *name, json_t *all,
-                 json_t *named)
+/* The outcome of one attempt, waiting to be written. Workers hand outcomes to
+ * an outbox; one of them at a time writes everything queued in a single
+ * transaction (group commit), then emits the events, so a commit's cost is
+ * shared by the jobs that finished meanwhile. */
+typedef struct outcome {
+    struct outcome *next;
+    const char *sql;
+    json_t *params;   /* for `sql` */
+    int64_t run_at;   /* retry time to wake up for, or 0 */
+    char *event;      /* "job.<name>.<completed|failed>", or NULL for none */
+    json_t *ev_all;   /* payloads of job.completed/job.failed and of `event` */
+    json_t *ev_named;
+    const char *what; /* for the log when the write fails */
+    int rc;
+} outcome;
+
+#define FLUSH_MAX 256
+
+static void outcome_free(outcome *oc)
 {
-    dk_events *ev = events_of(j);
-    if (ev != NULL && all != NULL && named != NULL) {
-        size_t len = strlen(name) + strlen(suffix) + 6;
-        char *event = malloc(len);
-        if (event != NULL) {
-            dk_events_emit(ev, suffix[0] == 'c' ? "job.completed" : "job.failed", all);
-            snprintf(event, len, "job.%s.%s", name, suffix);
-            dk_events_emit(ev, event, named);
-            free(event);
-        }
-    }
-    json_decref(all);
-    json_decref(named);
+    json_decref(oc->params);
+    json_decref(oc->ev_all);
+    json_decref(oc->ev_named);
+    free(oc->event);
+    free(oc);
 }
 
-static void note_due(dk_jobs *j, int64_t run_at)
+static void exec_each(dk_jobs *j, outcome *batch)
+{
+    for (outcome *oc = batch; oc != NULL; oc = oc->next)
+        oc->rc = dk_db_exec(db_of(j), oc->sql, oc->params, NULL, NULL);
+}
+
+static void flush(dk_jobs *j, outcome *batch)
+{
+    dk_db *db = db_of(j);
+    wlock(j);
+    if (batch->next == NULL) {
+        exec_each(j, batch);
+    } else if (dk_db_begin(db) != 0) {
+        exec_each(j, batch);
+    } else {
+        int rc = 0;
+        for (outcome *oc = batch; oc != NULL && rc == 0; oc = oc->next)
+            rc = oc->rc = dk_db_exec(db, oc->sql, oc->params, NULL, NULL);
+        if (rc == 0)
+            rc = dk_db_commit(db);
+        else
+            dk_db_rollback(db);
+        if (rc != 0) /* one bad write must not lose the others */
+            exec_each(j, batch);
+    }
+    wunlock(j);
+
+    dk_events *ev = events_of(j);
+    for (outcome *oc = batch; oc != NULL; oc = oc->next) {
+        if (oc->rc < 0) {
+            warn(j, oc->what, oc->rc);
+            continue;
+        }
+        if (oc->run_at > 0) {
+            pthread_mutex_lock(&j->lock);
+            if (oc->run_at < j->next_due) {
+                j->next_due = oc->run_at;
+                if (j->idle > 0)
+                    pthread_cond_signal(&j->wake);
+            }
+            pthread_mutex_unlock(&j->lock);
+        }
+        /* Emitted after the write and outside the success decision: a failing
+         * subscriber cannot make a completed job run again. */
+        if (ev != NULL && oc->event != NULL) {
+            bool done = strcmp(oc->event + strlen(oc->event) - 10, ".completed") == 0;
+            dk_events_emit(ev, done ? "job.completed" : "job.failed", oc->ev_all);
+            dk_events_emit(ev, oc->event, oc->ev_named);
+        }
+    }
+}
+
+/* Queues `oc` (taken over) and, unless another worker is at it, writes the
+ * outbox until it is empty. */
+static void post(dk_jobs *j, outcome *oc)
 {
     pthread_mutex_lock(&j->lock);
-    if (run_at < j->next_due) {
-        j->next_due = run_at;
-        if (j->idle > 0)
-            pthread_cond_signal(&j->wake);
+    if (j->outbox_tail != NULL)
+        j->outbox_tail->next = oc;
+    else
+        j->outbox = oc;
+    j->outbox_tail = oc;
+    if (j->flushing) {
+        pthread_mutex_unlock(&j->lock);
+        return;
     }
+    j->flushing = true;
+    while (j->outbox != NULL) {
+        outcome *batch = j->outbox, *last = batch;
+        for (int n = 1; n < FLUSH_MAX && last->next != NULL; n++)
+            last = last->next;
+        j->outbox = last->next;
+        if (j->outbox == NULL)
+            j->outbox_tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&j->lock);
+        flush(j, batch);
+        while (batch != NULL) {
+            outcome *next = batch->next;
+            outcome_free(batch);
+            batch = next;
+        }
+        pthread_mutex_lock(&j->lock);
+    }
+    j->flushing = false;
     pthread_mutex_unlock(&j->lock);
 }
 
-static void record_failure(dk_jobs *j, worker *w, int64_t id, const char *name, int attempt,
+static outcome *outcome_new(const char *sql, json_t *params, const char *what)
+{
+    outcome *oc = calloc(1, sizeof(*oc));
+    if (oc == NULL || params == NULL) {
+        free(oc);
+        json_decref(params);
+        return NULL;
+    }
+    oc->sql = sql;
+    oc->params = params;
+    oc->what = what;
+    return oc;
+}
+
+static char *event_name(const char *name, const char *suffix)
+{
+    size_t len = strlen(name) + strlen(suffix) + 6;
+    char *event = malloc(len);
+    if (event != NULL)
+        snprintf(event, len, "job.%s.%s", name, suffix);
+    return event;
+}
+
+/* Writes directly when out of memory for the outbox (no events then). */
+static void post_or_write(dk_jobs *j, outcome *oc, const char *sql, json_t *params,
+                          const char *what)
+{
+    if (oc != NULL) {
+        post(j, oc);
+        return;
+    }
+    int rc = write_exec(j, sql, params, NULL, NULL);
+    if (rc < 0)
+        warn(j, what, rc);
+}
+
+static void record_failure(dk_jobs *j, int64_t id, const char *name, int attempt,
                            int max_attempts, const char *error, bool final, bool events)
 {
     int64_t now = dk_wall_ms();
-    int rc;
     if (!final && attempt < max_attempts) {
         int64_t delay = backoff_ms(j, attempt);
         int64_t run_at = now + delay;
-        rc = write_exec(j, SQL_RETRY,
-                        json_pack("[s, I, s, I, s]", delay > 0 ? "scheduled" : "pending",
-                                  (json_int_t)run_at, error, (json_int_t)id, j->instance_id),
-                        NULL, NULL);
-        if (rc < 0) {
-            warn(j, "cannot record a failed attempt", rc);
-            return;
-        }
-        note_due(j, run_at);
+        json_t *params = json_pack("[s, I, s, I, s]", delay > 0 ? "scheduled" : "pending",
+                                   (json_int_t)run_at, error, (json_int_t)id, j->instance_id);
+        outcome *oc = outcome_new(SQL_RETRY, json_incref(params), "cannot record a failed attempt");
+        if (oc != NULL)
+            oc->run_at = run_at;
+        post_or_write(j, oc, SQL_RETRY, params, "cannot record a failed attempt");
+        if (oc != NULL)
+            json_decref(params);
         return;
     }
-    rc = write_exec(j, SQL_FAIL,
-                    json_pack("[s, I, I, s]", error, (json_int_t)now, (json_int_t)id,
-                              j->instance_id),
-                    NULL, NULL);
-    if (rc < 0) {
-        warn(j, "cannot record a failed job", rc);
+    json_t *params = json_pack("[s, I, I, s]", error, (json_int_t)now, (json_int_t)id,
+                               j->instance_id);
+    outcome *oc = outcome_new(SQL_FAIL, json_incref(params), "cannot record a failed job");
+    if (oc != NULL && events) {
+        oc->event = event_name(name, "failed");
+        oc->ev_all = json_pack("{s:I, s:s, s:s, s:i}", "jobId", (json_int_t)id, "name", name,
+                               "error", error, "attempts", attempt);
+        oc->ev_named = json_pack("{s:I, s:s, s:i}", "jobId", (json_int_t)id, "error", error,
+                                 "attempts", attempt);
+    }
+    post_or_write(j, oc, SQL_FAIL, params, "cannot record a failed job");
+    if (oc != NULL)
+        json_decref(params);
+}
+
+static void record_success(dk_jobs *j, int64_t id, const char *name, int attempt,
+                           int max_attempts, json_t *result)
+{
+    json_t *r = result != NULL ? result : json_null();
+    char *text = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (text == NULL) {
+        record_failure(j, id, name, attempt, max_attempts, "cannot serialise the job's result",
+                       false, true);
         return;
     }
-    if (events)
-        emit(j, "failed", id, name,
-             json_pack("{s:I, s:s, s:s, s:i}", "jobId", (json_int_t)id, "name", name, "error",
-                       error, "attempts", attempt),
-             json_pack("{s:I, s:s, s:i}", "jobId", (json_int_t)id, "error", error, "attempts",
-                       attempt));
+    json_t *params = json_pack("[s, I, I, s]", text, (json_int_t)dk_wall_ms(), (json_int_t)id,
+                               j->instance_id);
+    free(text);
+    outcome *oc = outcome_new(SQL_COMPLETE, json_incref(params), "cannot record a completed job");
+    if (oc != NULL) {
+        oc->event = event_name(name, "completed");
+        oc->ev_all = json_pack("{s:I, s:s, s:O}", "jobId", (json_int_t)id, "name", name,
+                               "result", r);
+        oc->ev_named = json_pack("{s:I, s:O}", "jobId", (json_int_t)id, "result", r);
+    }
+    post_or_write(j, oc, SQL_COMPLETE, params, "cannot record a completed job");
+    if (oc != NULL)
+        json_decref(params);
 }
 
 /* Runs one claimed row. Returns false when the worker was abandoned meanwhile. */
@@ -583,7 +735,7 @@ static bool run_job(worker *w, const json_t *row)
     if (h == NULL) {
         char msg[ERROR_MAX];
         snprintf(msg, sizeof(msg), "No handler registered for job \"%s\"", name);
-        record_failure(j, w, id, name, attempt, max_attempts, msg, true, false);
+        record_failure(j, id, name, attempt, max_attempts, msg, true, false);
         return true;
     }
 
@@ -602,46 +754,72 @@ static bool run_job(worker *w, const json_t *row)
         json_decref(result);
         return false;
     }
-
     if (rc >= 0) {
-        char *text = json_dumps(result != NULL ? result : json_null(),
-                                JSON_COMPACT | JSON_ENCODE_ANY);
-        if (text == NULL) {
-            json_decref(result);
-            record_failure(j, w, id, name, attempt, max_attempts,
-                           "cannot serialise the job's result", false, true);
-            return true;
-        }
-        int wrc = write_exec(j, SQL_COMPLETE,
-                             json_pack("[s, I, I, s]", text, (json_int_t)dk_wall_ms(),
-                                       (json_int_t)id, j->instance_id),
-                             NULL, NULL);
-        free(text);
-        if (wrc < 0) {
-            warn(j, "cannot record a completed job", wrc);
-        } else {
-            json_t *r = result != NULL ? result : json_null();
-            emit(j, "completed", id, name,
-                 json_pack("{s:I, s:s, s:O}", "jobId", (json_int_t)id, "name", name, "result", r),
-                 json_pack("{s:I, s:O}", "jobId", (json_int_t)id, "result", r));
-        }
-        json_decref(result);
-        return true;
+        record_success(j, id, name, attempt, max_attempts, result);
+    } else {
+        const char *error = jc.failed ? jc.error : dk_strerror(rc);
+        record_failure(j, id, name, attempt, max_attempts, error, jc.final, true);
     }
     json_decref(result);
-    const char *error = jc.failed ? jc.error : dk_strerror(rc);
-    record_failure(j, w, id, name, attempt, max_attempts, error, jc.final, true);
     return true;
 }
 
-static int claim(dk_jobs *j, int slots, json_t **rows)
+/* PostgreSQL: one statement; SKIP LOCKED lets several instances claim at once. */
+static int claim_pg(dk_jobs *j, int slots, json_t **rows)
 {
     int64_t now = dk_wall_ms();
-    return write_query(j, j->sqlite ? SQL_CLAIM_SQLITE : SQL_CLAIM_PG,
+    return write_query(j, SQL_CLAIM_PG,
                        json_pack("[I, s, I, I, i]", (json_int_t)now, j->instance_id,
                                  (json_int_t)(now + (int64_t)j->o.lease_ms), (json_int_t)now,
                                  slots),
                        rows);
+}
+
+/* SQLite: select and update inside one BEGIN IMMEDIATE transaction, which holds
+ * the database's write lock, so no other connection can claim the same rows.
+ * (UPDATE ... RETURNING would be one statement, but SQLite builds a temporary
+ * table for it on every call, which costs more than the extra statements.) */
+static int claim_sqlite(dk_jobs *j, int slots, json_t **out)
+{
+    dk_db *db = db_of(j);
+    json_t *rows = NULL;
+    int64_t now = dk_wall_ms();
+    wlock(j);
+    int rc = dk_db_begin(db);
+    if (rc == 0) {
+        json_t *params = json_pack("[I, i]", (json_int_t)now, slots);
+        rc = params != NULL ? dk_db_query(db, SQL_DUE_SQLITE, params, &rows) : DK_ENOMEM;
+        json_decref(params);
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row) {
+            if (rc != 0)
+                break;
+            json_t *id = json_object_get(row, "id");
+            params = json_pack("[I, s, I, O]", (json_int_t)now, j->instance_id,
+                               (json_int_t)(now + (int64_t)j->o.lease_ms), id);
+            rc = params != NULL ? dk_db_exec(db, SQL_TAKE_SQLITE, params, NULL, NULL) : DK_ENOMEM;
+            json_decref(params);
+            json_object_set_new(row, "attempts",
+                                json_integer(json_integer_value(json_object_get(row, "attempts")) + 1));
+        }
+        if (rc == 0)
+            rc = dk_db_commit(db);
+        else
+            dk_db_rollback(db);
+    }
+    wunlock(j);
+    if (rc != 0) {
+        json_decref(rows);
+        return rc;
+    }
+    *out = rows;
+    return 0;
+}
+
+static int claim(dk_jobs *j, int slots, json_t **rows)
+{
+    return j->sqlite ? claim_sqlite(j, slots, rows) : claim_pg(j, slots, rows);
 }
 
 static int64_t read_next_due(dk_jobs *j)
