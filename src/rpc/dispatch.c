@@ -745,13 +745,15 @@ void dk__dispatch(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res)
         dk_fail(ctx, 404, "Route '%.200s' not found", path);
         dk__render_failure(ctx, res, DK_EHTTP);
     } else {
-        ctx->route = r;
         unsigned bit = method_bit(req->method);
         if (!(r->methods & bit) && bit != DK_METHOD_OPTIONS) {
+            /* Framework answer: rendered before ctx->route is set, so it is not
+             * logged as an error thrown by the route. */
             dk_fail(ctx, 405, NULL);
             dk__render_failure(ctx, res, DK_EHTTP);
             dk_response_set_header(res, "Allow", r->allow);
         } else {
+            ctx->route = r;
             dk_next first = {.ctx = ctx, .req = req, .res = res, .index = 0};
             dk_next_run(&first);
         }
