@@ -16,5 +16,7 @@ int conf_plugins(dk_app *app, dk_router *r, const conf_flags *flags);
 int conf_services(dk_app *app, dk_router *r);
 /* realtime.c: SSE and jobs routes (issue 5). */
 int conf_realtime(dk_app *app, dk_router *r);
+/* jobs.c: conf.job, conf.jobGet and the confJobs plugin (called from conf_realtime). */
+int conf_jobs(dk_app *app, dk_router *r);
 
 #endif

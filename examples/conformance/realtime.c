@@ -107,5 +107,6 @@ int conf_realtime(dk_app *app, dk_router *r)
 {
     int rc = 0;
     rc |= conf_sse_routes(app, r);
+    rc |= conf_jobs(app, r);
     return rc;
 }
