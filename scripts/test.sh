@@ -19,6 +19,8 @@ if [ "${1:-}" != "--quick" ]; then
         -DDK_SANITIZE=address,undefined >/dev/null
   cmake --build build-asan -j"$JOBS"
   echo "== tests (ASan+UBSan) =="
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j2 -LE nosan
 fi

@@ -27,7 +27,8 @@ class Server:
         self.port = port or free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="dk-server-", suffix=".log", delete=False)
         e = dict(os.environ)
-        e.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+        supp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lsan.supp")
+        e.setdefault("LSAN_OPTIONS", "suppressions=" + os.path.abspath(supp))
         e["NO_COLOR"] = "1"
         if env:
             e.update(env)
