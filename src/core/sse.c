@@ -1130,6 +1130,18 @@ int dk_sse_accept(dk_sse *sse, dk_ctx *ctx, dk_request *req, dk_response *res,
     dk_response_set_header(res, "X-SSE-Client-Id", id);
     dk_response_set_header(res, "X-Accel-Buffering", "no");
 
+    /* The replay is queued before anything can be flushed; the frames are
+     * shared with the windows, so allow for them on top of the send limit
+     * rather than cutting off a client that is catching up. */
+    size_t replay_bytes = 0;
+    for (size_t i = 0; i < nreplay; i++) {
+        size_t len;
+        dk_buf_data(replay[i].frame, &len);
+        replay_bytes += len;
+    }
+    if (replay_bytes > 0)
+        dk_stream_set_limit(c->stream, sse->o.send_limit + replay_bytes);
+
     char retry[48];
     int rlen = snprintf(retry, sizeof(retry), "retry: %" PRIu64 "\n\n", sse->o.retry_ms);
     dk_stream_write(c->stream, retry, (size_t)rlen);

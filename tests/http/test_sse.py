@@ -411,6 +411,20 @@ class SSEServers(unittest.TestCase):
             slow.close()
             fast.close()
 
+    def test_large_replay_not_cut_off(self):
+        with Server(env={"DK_SSE_SEND_LIMIT": "65536"}) as srv:
+            first = broadcast(srv, "big", "e", "start").json
+            self.assertEqual(first, {"clients": 0})
+            for i in range(40):
+                broadcast(srv, "big", "e", "y" * 20000, "b-%d" % i)
+            c = SSEClient(srv.port, ["big"], last_event_id="b-0")
+            try:
+                self.assertTrue(c.wait_for(lambda b: b"id: b-39\n" in b[-25000:], 10))
+                self.assertEqual([e["id"] for e in c.events()], ["b-%d" % i for i in range(1, 40)])
+                self.assertEqual(broadcast(srv, "big", "e", "next").json, {"clients": 1})
+            finally:
+                c.close()
+
     def test_sigterm_ends_streams_cleanly(self):
         srv = Server(env={"DK_SSE_HEARTBEAT_MS": "200"})
         try:
