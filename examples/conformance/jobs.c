@@ -7,6 +7,7 @@
  * shutdown, before the database is closed). When the core has a queue, the
  * plugin only registers the handlers on it. DK_JOBS_BACKOFF_MS sets the retry
  * base (read by dk_jobs_options_init()). */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include "conf.h"
 
 #include <donkey/jobs.h>

@@ -243,15 +243,6 @@ static int write_exec(dk_jobs *j, const char *sql, json_t *params, int64_t *chan
     return rc;
 }
 
-static int write_query(dk_jobs *j, const char *sql, json_t *params, json_t **rows)
-{
-    wlock(j);
-    int rc = dk_db_query(db_of(j), sql, params, rows);
-    wunlock(j);
-    json_decref(params);
-    return rc;
-}
-
 static void timespec_at(uint64_t mono_ms, struct timespec *ts)
 {
     ts->tv_sec = (time_t)(mono_ms / 1000);
@@ -537,33 +528,56 @@ static void outcome_free(outcome *oc)
     free(oc);
 }
 
-static void exec_each(dk_jobs *j, outcome *batch)
-{
-    for (outcome *oc = batch; oc != NULL; oc = oc->next)
-        oc->rc = dk_db_exec(db_of(j), oc->sql, oc->params, NULL, NULL);
-}
+static int claim_in_tx(dk_jobs *j, int slots, json_t **rows);
 
-static void flush(dk_jobs *j, outcome *batch)
+/* One write transaction: the outcomes of `batch` (may be NULL), then, when
+ * `slots` > 0, the claim of up to `slots` due jobs into `*rows`. Sharing the
+ * commit is what makes short jobs cheap. Returns the claim's result; each
+ * outcome's own result is in its `rc`. */
+static int write_round(dk_jobs *j, outcome *batch, int slots, json_t **rows)
 {
     dk_db *db = db_of(j);
+    *rows = NULL;
+    if (batch == NULL && slots == 0)
+        return 0;
     wlock(j);
-    if (batch->next == NULL) {
-        exec_each(j, batch);
-    } else if (dk_db_begin(db) != 0) {
-        exec_each(j, batch);
-    } else {
-        int rc = 0;
+    int rc = dk_db_begin(db);
+    if (rc == 0) {
         for (outcome *oc = batch; oc != NULL && rc == 0; oc = oc->next)
             rc = oc->rc = dk_db_exec(db, oc->sql, oc->params, NULL, NULL);
+        if (rc == 0 && slots > 0)
+            rc = claim_in_tx(j, slots, rows);
         if (rc == 0)
             rc = dk_db_commit(db);
         else
             dk_db_rollback(db);
-        if (rc != 0) /* one bad write must not lose the others */
-            exec_each(j, batch);
+    }
+    if (rc != 0) {
+        /* Retry each part on its own, so one bad write cannot lose the others. */
+        json_decref(*rows);
+        *rows = NULL;
+        for (outcome *oc = batch; oc != NULL; oc = oc->next)
+            oc->rc = dk_db_exec(db, oc->sql, oc->params, NULL, NULL);
+        rc = 0;
+        if (slots > 0 && (rc = dk_db_begin(db)) == 0) {
+            rc = claim_in_tx(j, slots, rows);
+            if (rc == 0)
+                rc = dk_db_commit(db);
+            else
+                dk_db_rollback(db);
+            if (rc != 0) {
+                json_decref(*rows);
+                *rows = NULL;
+            }
+        }
     }
     wunlock(j);
+    return rc;
+}
 
+/* After the write: log failures, note retry times, emit the events. */
+static void after_write(dk_jobs *j, outcome *batch)
+{
     dk_events *ev = events_of(j);
     for (outcome *oc = batch; oc != NULL; oc = oc->next) {
         if (oc->rc < 0) {
@@ -587,42 +601,36 @@ static void flush(dk_jobs *j, outcome *batch)
             dk_events_emit(ev, oc->event, oc->ev_named);
         }
     }
+    while (batch != NULL) {
+        outcome *next = batch->next;
+        outcome_free(batch);
+        batch = next;
+    }
 }
 
-/* Queues `oc` (taken over) and, unless another worker is at it, writes the
- * outbox until it is empty. */
-static void post(dk_jobs *j, outcome *oc)
+/* Takes up to FLUSH_MAX outcomes off the outbox. Caller holds j->lock. */
+static outcome *outbox_take(dk_jobs *j)
 {
-    pthread_mutex_lock(&j->lock);
+    outcome *batch = j->outbox, *last = batch;
+    if (batch == NULL)
+        return NULL;
+    for (int n = 1; n < FLUSH_MAX && last->next != NULL; n++)
+        last = last->next;
+    j->outbox = last->next;
+    if (j->outbox == NULL)
+        j->outbox_tail = NULL;
+    last->next = NULL;
+    return batch;
+}
+
+/* Caller holds j->lock. */
+static void outbox_push(dk_jobs *j, outcome *oc)
+{
     if (j->outbox_tail != NULL)
         j->outbox_tail->next = oc;
     else
         j->outbox = oc;
     j->outbox_tail = oc;
-    if (j->flushing) {
-        pthread_mutex_unlock(&j->lock);
-        return;
-    }
-    j->flushing = true;
-    while (j->outbox != NULL) {
-        outcome *batch = j->outbox, *last = batch;
-        for (int n = 1; n < FLUSH_MAX && last->next != NULL; n++)
-            last = last->next;
-        j->outbox = last->next;
-        if (j->outbox == NULL)
-            j->outbox_tail = NULL;
-        last->next = NULL;
-        pthread_mutex_unlock(&j->lock);
-        flush(j, batch);
-        while (batch != NULL) {
-            outcome *next = batch->next;
-            outcome_free(batch);
-            batch = next;
-        }
-        pthread_mutex_lock(&j->lock);
-    }
-    j->flushing = false;
-    pthread_mutex_unlock(&j->lock);
 }
 
 static outcome *outcome_new(const char *sql, json_t *params, const char *what)
@@ -648,20 +656,21 @@ static char *event_name(const char *name, const char *suffix)
     return event;
 }
 
-/* Writes directly when out of memory for the outbox (no events then). */
-static void post_or_write(dk_jobs *j, outcome *oc, const char *sql, json_t *params,
-                          const char *what)
+/* Returns `oc`, or writes directly when there was no memory for it (no events then). */
+static outcome *or_write(dk_jobs *j, outcome *oc, const char *sql, json_t *params,
+                         const char *what)
 {
     if (oc != NULL) {
-        post(j, oc);
-        return;
+        json_decref(params);
+        return oc;
     }
     int rc = write_exec(j, sql, params, NULL, NULL);
     if (rc < 0)
         warn(j, what, rc);
+    return NULL;
 }
 
-static void record_failure(dk_jobs *j, int64_t id, const char *name, int attempt,
+static outcome *record_failure(dk_jobs *j, int64_t id, const char *name, int attempt,
                            int max_attempts, const char *error, bool final, bool events)
 {
     int64_t now = dk_wall_ms();
@@ -673,10 +682,7 @@ static void record_failure(dk_jobs *j, int64_t id, const char *name, int attempt
         outcome *oc = outcome_new(SQL_RETRY, json_incref(params), "cannot record a failed attempt");
         if (oc != NULL)
             oc->run_at = run_at;
-        post_or_write(j, oc, SQL_RETRY, params, "cannot record a failed attempt");
-        if (oc != NULL)
-            json_decref(params);
-        return;
+        return or_write(j, oc, SQL_RETRY, params, "cannot record a failed attempt");
     }
     json_t *params = json_pack("[s, I, I, s]", error, (json_int_t)now, (json_int_t)id,
                                j->instance_id);
@@ -688,20 +694,17 @@ static void record_failure(dk_jobs *j, int64_t id, const char *name, int attempt
         oc->ev_named = json_pack("{s:I, s:s, s:i}", "jobId", (json_int_t)id, "error", error,
                                  "attempts", attempt);
     }
-    post_or_write(j, oc, SQL_FAIL, params, "cannot record a failed job");
-    if (oc != NULL)
-        json_decref(params);
+    return or_write(j, oc, SQL_FAIL, params, "cannot record a failed job");
 }
 
-static void record_success(dk_jobs *j, int64_t id, const char *name, int attempt,
+static outcome *record_success(dk_jobs *j, int64_t id, const char *name, int attempt,
                            int max_attempts, json_t *result)
 {
     json_t *r = result != NULL ? result : json_null();
     char *text = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
     if (text == NULL) {
-        record_failure(j, id, name, attempt, max_attempts, "cannot serialise the job's result",
-                       false, true);
-        return;
+        return record_failure(j, id, name, attempt, max_attempts,
+                              "cannot serialise the job's result", false, true);
     }
     json_t *params = json_pack("[s, I, I, s]", text, (json_int_t)dk_wall_ms(), (json_int_t)id,
                                j->instance_id);
@@ -713,13 +716,12 @@ static void record_success(dk_jobs *j, int64_t id, const char *name, int attempt
                                "result", r);
         oc->ev_named = json_pack("{s:I, s:O}", "jobId", (json_int_t)id, "result", r);
     }
-    post_or_write(j, oc, SQL_COMPLETE, params, "cannot record a completed job");
-    if (oc != NULL)
-        json_decref(params);
+    return or_write(j, oc, SQL_COMPLETE, params, "cannot record a completed job");
 }
 
-/* Runs one claimed row. Returns false when the worker was abandoned meanwhile. */
-static bool run_job(worker *w, const json_t *row)
+/* Runs one claimed row; `*out` gets the outcome to write (or NULL). Returns
+ * false when the worker was abandoned meanwhile. */
+static bool run_job(worker *w, const json_t *row, outcome **out)
 {
     dk_jobs *j = w->jobs;
     int64_t id = json_integer_value(json_object_get(row, "id"));
@@ -735,7 +737,7 @@ static bool run_job(worker *w, const json_t *row)
     if (h == NULL) {
         char msg[ERROR_MAX];
         snprintf(msg, sizeof(msg), "No handler registered for job \"%s\"", name);
-        record_failure(j, id, name, attempt, max_attempts, msg, true, false);
+        *out = record_failure(j, id, name, attempt, max_attempts, msg, true, false);
         return true;
     }
 
@@ -755,71 +757,58 @@ static bool run_job(worker *w, const json_t *row)
         return false;
     }
     if (rc >= 0) {
-        record_success(j, id, name, attempt, max_attempts, result);
+        *out = record_success(j, id, name, attempt, max_attempts, result);
     } else {
         const char *error = jc.failed ? jc.error : dk_strerror(rc);
-        record_failure(j, id, name, attempt, max_attempts, error, jc.final, true);
+        *out = record_failure(j, id, name, attempt, max_attempts, error, jc.final, true);
     }
     json_decref(result);
     return true;
 }
 
-/* PostgreSQL: one statement; SKIP LOCKED lets several instances claim at once. */
-static int claim_pg(dk_jobs *j, int slots, json_t **rows)
-{
-    int64_t now = dk_wall_ms();
-    return write_query(j, SQL_CLAIM_PG,
-                       json_pack("[I, s, I, I, i]", (json_int_t)now, j->instance_id,
-                                 (json_int_t)(now + (int64_t)j->o.lease_ms), (json_int_t)now,
-                                 slots),
-                       rows);
-}
-
-/* SQLite: select and update inside one BEGIN IMMEDIATE transaction, which holds
- * the database's write lock, so no other connection can claim the same rows.
- * (UPDATE ... RETURNING would be one statement, but SQLite builds a temporary
- * table for it on every call, which costs more than the extra statements.) */
-static int claim_sqlite(dk_jobs *j, int slots, json_t **out)
+/* Claims up to `slots` due jobs; runs inside the caller's transaction.
+ * PostgreSQL: one UPDATE ... RETURNING whose FOR UPDATE SKIP LOCKED lets
+ * several instances claim at once. SQLite: a SELECT and one UPDATE per row;
+ * the transaction (BEGIN IMMEDIATE) holds the database's write lock, so no
+ * other connection can claim the same rows. (UPDATE ... RETURNING would be one
+ * statement, but SQLite builds a temporary table for it on every call, which
+ * costs more than the extra statements.) */
+static int claim_in_tx(dk_jobs *j, int slots, json_t **out)
 {
     dk_db *db = db_of(j);
-    json_t *rows = NULL;
     int64_t now = dk_wall_ms();
-    wlock(j);
-    int rc = dk_db_begin(db);
-    if (rc == 0) {
-        json_t *params = json_pack("[I, i]", (json_int_t)now, slots);
-        rc = params != NULL ? dk_db_query(db, SQL_DUE_SQLITE, params, &rows) : DK_ENOMEM;
+    json_int_t lease = (json_int_t)(now + (int64_t)j->o.lease_ms);
+    json_t *params;
+    int rc;
+    if (!j->sqlite) {
+        params = json_pack("[I, s, I, I, i]", (json_int_t)now, j->instance_id, lease,
+                           (json_int_t)now, slots);
+        rc = params != NULL ? dk_db_query(db, SQL_CLAIM_PG, params, out) : DK_ENOMEM;
         json_decref(params);
-        size_t i;
-        json_t *row;
-        json_array_foreach(rows, i, row) {
-            if (rc != 0)
-                break;
-            json_t *id = json_object_get(row, "id");
-            params = json_pack("[I, s, I, O]", (json_int_t)now, j->instance_id,
-                               (json_int_t)(now + (int64_t)j->o.lease_ms), id);
-            rc = params != NULL ? dk_db_exec(db, SQL_TAKE_SQLITE, params, NULL, NULL) : DK_ENOMEM;
-            json_decref(params);
-            json_object_set_new(row, "attempts",
-                                json_integer(json_integer_value(json_object_get(row, "attempts")) + 1));
-        }
-        if (rc == 0)
-            rc = dk_db_commit(db);
-        else
-            dk_db_rollback(db);
+        return rc;
     }
-    wunlock(j);
+    json_t *rows = NULL;
+    params = json_pack("[I, i]", (json_int_t)now, slots);
+    rc = params != NULL ? dk_db_query(db, SQL_DUE_SQLITE, params, &rows) : DK_ENOMEM;
+    json_decref(params);
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        if (rc != 0)
+            break;
+        params = json_pack("[I, s, I, O]", (json_int_t)now, j->instance_id, lease,
+                           json_object_get(row, "id"));
+        rc = params != NULL ? dk_db_exec(db, SQL_TAKE_SQLITE, params, NULL, NULL) : DK_ENOMEM;
+        json_decref(params);
+        json_int_t attempts = json_integer_value(json_object_get(row, "attempts"));
+        json_object_set_new(row, "attempts", json_integer(attempts + 1));
+    }
     if (rc != 0) {
         json_decref(rows);
         return rc;
     }
     *out = rows;
     return 0;
-}
-
-static int claim(dk_jobs *j, int slots, json_t **rows)
-{
-    return j->sqlite ? claim_sqlite(j, slots, rows) : claim_pg(j, slots, rows);
 }
 
 static int64_t read_next_due(dk_jobs *j)
@@ -856,22 +845,7 @@ static void *worker_main(void *arg)
 
     pthread_mutex_lock(&j->lock);
     for (;;) {
-        if (j->stopping || w->gen != j->gen)
-            break;
-        if (json_array_size(j->queue) > 0) {
-            json_t *row = json_incref(json_array_get(j->queue, 0));
-            json_array_remove(j->queue, 0);
-            j->busy++;
-            pthread_mutex_unlock(&j->lock);
-            bool kept = run_job(w, row);
-            json_decref(row);
-            pthread_mutex_lock(&j->lock);
-            j->busy--;
-            if (!kept)
-                break;
-            continue;
-        }
-
+        bool quit = j->stopping || w->gen != j->gen;
         uint64_t now = dk_now_ms();
         int64_t wall = dk_wall_ms();
         if (now >= j->next_poll) {
@@ -885,42 +859,67 @@ static void *worker_main(void *arg)
             j->refresh_due = true;
             j->next_due = NO_DUE;
         }
-        if ((j->dirty || j->refresh_due || j->reap) && !j->claiming) {
-            bool dirty = j->dirty, refresh = j->refresh_due, reap = j->reap;
+        /* Finished jobs are written before anything else (also when stopping);
+         * new jobs are claimed only when no claimed one is waiting. */
+        bool idle_queue = json_array_size(j->queue) == 0;
+        bool want_claim = !quit && idle_queue && (j->dirty || j->refresh_due || j->reap);
+        if ((j->outbox != NULL || want_claim) && !j->claiming && w->gen == j->gen) {
+            bool dirty = want_claim && j->dirty, refresh = want_claim && j->refresh_due;
+            bool reap = want_claim && j->reap;
             uint64_t gen0 = j->work_gen;
-            int slots = j->idle + 1;
+            int slots = dirty ? j->idle + 1 : 0;
+            outcome *batch = outbox_take(j);
             j->claiming = true;
-            j->refresh_due = false;
-            j->reap = false;
+            if (refresh)
+                j->refresh_due = false;
+            if (reap)
+                j->reap = false;
             pthread_mutex_unlock(&j->lock);
 
             json_t *rows = NULL;
-            int rc = 0;
             if (reap)
                 reap_expired(j);
-            if (dirty)
-                rc = claim(j, slots, &rows);
+            int rc = write_round(j, batch, slots, &rows);
             if (rc < 0)
                 warn(j, "cannot claim jobs", rc);
             int64_t due = refresh ? read_next_due(j) : NO_DUE;
+            after_write(j, batch);
 
             pthread_mutex_lock(&j->lock);
             j->claiming = false;
             if (w->gen != j->gen) {
-                /* Abandoned while claiming: the rows stay `running` for the next start. */
+                /* Abandoned meanwhile: the rows stay `running` for the next start. */
                 json_decref(rows);
                 break;
             }
             if (due < j->next_due)
                 j->next_due = due;
             size_t n = rows != NULL ? json_array_size(rows) : 0;
-            if (rc < 0 || (dirty && n < (size_t)slots && gen0 == j->work_gen))
+            if (dirty && (rc < 0 || (n < (size_t)slots && gen0 == j->work_gen)))
                 j->dirty = false; /* on errors, the next poll tries again */
             if (n > 0)
                 json_array_extend(j->queue, rows);
             json_decref(rows);
             for (size_t i = 1; i < n; i++)
                 pthread_cond_signal(&j->wake);
+            continue;
+        }
+        if (quit)
+            break;
+        if (!idle_queue) {
+            json_t *row = json_incref(json_array_get(j->queue, 0));
+            json_array_remove(j->queue, 0);
+            j->busy++;
+            pthread_mutex_unlock(&j->lock);
+            outcome *oc = NULL;
+            bool kept = run_job(w, row, &oc);
+            json_decref(row);
+            pthread_mutex_lock(&j->lock);
+            j->busy--;
+            if (!kept)
+                break;
+            if (oc != NULL)
+                outbox_push(j, oc);
             continue;
         }
 
@@ -1069,6 +1068,8 @@ int dk_jobs_stop(dk_jobs *jobs, int64_t timeout_ms)
     jobs->stopping = false;
     json_t *left = jobs->queue;
     jobs->queue = json_array();
+    outcome *unwritten = jobs->outbox; /* normally empty: workers write it before leaving */
+    jobs->outbox = jobs->outbox_tail = NULL;
     pthread_mutex_unlock(&jobs->lock);
 
     for (size_t i = 0; i < n; i++) {
@@ -1078,6 +1079,11 @@ int dk_jobs_stop(dk_jobs *jobs, int64_t timeout_ms)
         }
     }
     free(ws);
+    if (unwritten != NULL) {
+        json_t *none = NULL;
+        write_round(jobs, unwritten, 0, &none);
+        after_write(jobs, unwritten);
+    }
     if (left != NULL) {
         release_rows(jobs, left);
         json_decref(left);
