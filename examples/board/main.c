@@ -1,0 +1,114 @@
+/* board: a real-time task board, the donkey example application.
+ *
+ *   board [--port N] [--db URL] [--data-dir DIR] [--login-limit N]
+ *         [--session-ttl SECONDS] [--purge-cron EXPR] [standard donkey flags]
+ *
+ * SQLite file board.db in the working directory by default; the page is at
+ * http://127.0.0.1:3000/app. */
+#include "board.h"
+
+#include <sodium.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+board_settings board_cfg = {
+    .data_dir = ".",
+    .session_ttl_ms = INT64_C(7) * 24 * 3600 * 1000,
+    .login_limit = 10,
+    .purge_cron = "* * * * *",
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: board [options]\n"
+            "  --port N              listen port (default 3000; 0 = any free port)\n"
+            "  --host H              bind address (default 127.0.0.1)\n"
+            "  --db URL              database (default sqlite:board.db)\n"
+            "  --data-dir DIR        where exports are written (default .)\n"
+            "  --login-limit N       log-in attempts per IP and minute (default 10)\n"
+            "  --session-ttl SECS    session lifetime (default 604800, a week)\n"
+            "  --purge-cron EXPR     when expired sessions are purged (default \"* * * * *\")\n"
+            "  --log-level L, --log-format F, --threads N, --routes-json: see donkey\n");
+}
+
+static bool parse_int(const char *text, long long min, long long *out)
+{
+    char *end;
+    long long v = strtoll(text, &end, 10);
+    if (*text == '\0' || *end != '\0' || v < min)
+        return false;
+    *out = v;
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    dk_app_options opts;
+    dk_app_options_init(&opts);
+    opts.db_url = "sqlite:board.db";
+    dk_err err = {0};
+    if (dk_app_options_parse(&opts, &argc, argv, &err) < 0) {
+        fprintf(stderr, "board: %s\n", err.message);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long long n = 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--data-dir") == 0 && v != NULL) {
+            board_cfg.data_dir = v;
+        } else if (strcmp(a, "--login-limit") == 0 && v != NULL && parse_int(v, 0, &n)) {
+            board_cfg.login_limit = (int)n;
+        } else if (strcmp(a, "--session-ttl") == 0 && v != NULL && parse_int(v, 1, &n)) {
+            board_cfg.session_ttl_ms = n * 1000;
+        } else if (strcmp(a, "--purge-cron") == 0 && v != NULL) {
+            board_cfg.purge_cron = v;
+        } else {
+            fprintf(stderr, "board: bad or unknown option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+        i++;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "board: libsodium failed to initialise\n");
+        return 1;
+    }
+
+    dk_app *app = dk_app_new(&opts);
+    if (app == NULL) {
+        fprintf(stderr, "board: out of memory\n");
+        return 1;
+    }
+    /* Definition errors are recorded by the app; start-up reports them. */
+    dk_app_add_plugin(app, board_auth_plugin(), NULL);
+    dk_app_add_plugin(app, board_boards_plugin(), NULL);
+    board_auth_routes(app);
+    board_boards_routes(app);
+    board_web_routes(app);
+
+    if (opts.routes_json) {
+        int rc = dk_app_run(app);
+        dk_app_free(app);
+        return rc;
+    }
+    if (dk_app_start(app, &err) < 0) {
+        fprintf(stderr, "board: start-up failed: %s\n", err.message);
+        dk_app_free(app);
+        return 1;
+    }
+    const char *host = opts.host != NULL ? opts.host : "127.0.0.1";
+    if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+        host = "127.0.0.1";
+    printf("Open http://%s:%d/app in your browser\n", host, dk_app_port(app));
+    fflush(stdout);
+    dk_app_wait(app);
+    dk_app_free(app);
+    return 0;
+}
