@@ -89,7 +89,8 @@ typedef int (*dk_middleware_fn)(dk_ctx *ctx, dk_request *req, dk_response *res,
 
 /** Runs the rest of the chain (later middleware and the handler). Errors of
  *  the inner chain are already rendered into `res` when it returns, so the
- *  middleware always sees a complete response; returns 0. */
+ *  middleware always sees a complete response; returns 0. A second call on
+ *  the same `next` runs nothing, logs an error and returns DK_ESTATE. */
 DK_API int dk_next_run(dk_next *next);
 
 /** A user handler of a custom kind: any function pointer, cast by the kind's executor. */

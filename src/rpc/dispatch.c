@@ -706,6 +706,12 @@ int dk_next_run(dk_next *next)
     dk_ctx *ctx = next->ctx;
     const dk_route *r = ctx->route;
     int rc;
+    if (next->index == SIZE_MAX) {
+        /* A middleware called next twice: the rest of the chain (and the
+         * handler) must not run again. The response stays as it is. */
+        dk_log(dk_ctx_log(ctx), DK_LOG_ERROR, "Middleware called next twice", NULL);
+        return DK_ESTATE;
+    }
     if (next->index < r->mw.n) {
         const dk__mw_impl *m = r->mw_impl[next->index];
         dk_next inner = *next;
@@ -716,6 +722,7 @@ int dk_next_run(dk_next *next)
     }
     if (rc < 0)
         dk__render_failure(ctx, next->res, rc);
+    next->index = SIZE_MAX; /* consumed */
     return 0;
 }
 

@@ -561,6 +561,48 @@ static void test_cors_over_harness(void **state)
     dk_harness_free(h);
 }
 
+/* ---- next() twice ---- */
+
+static int handler_runs;
+
+static int twice_mw(dk_ctx *ctx, dk_request *req, dk_response *res, const json_t *config,
+                    dk_next *next, void *user)
+{
+    assert_int_equal(dk_next_run(next), 0);
+    assert_int_equal(dk_next_run(next), DK_ESTATE);
+    return 0;
+}
+
+static int counting(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
+{
+    handler_runs++;
+    *out = json_pack("{s:i}", "runs", handler_runs);
+    return 0;
+}
+
+static const dk_plugin twice = {
+    .name = "twice",
+    .middleware = (const dk_plugin_middleware[]){{"twice", twice_mw}, {0}},
+};
+
+static void test_second_next_does_not_rerun_handler(void **state)
+{
+    const dk_plugin *plugins[] = {&twice};
+    dk_harness *h = dk_harness_new(plugins, 1, NULL);
+    assert_non_null(h);
+    dk_router *r = dk_router_new("n");
+    dk_router_use(r, "twice", NULL);
+    dk_route_typed(r, "x", NULL, NULL, counting, NULL);
+    assert_int_equal(dk_harness_use(h, r, NULL), 0);
+    handler_runs = 0;
+    char *out = NULL;
+    assert_int_equal(dk_harness_call(h, "n.x", "{}", &out), 200);
+    assert_string_equal(out, "{\"runs\":1}");
+    assert_int_equal(handler_runs, 1);
+    free(out);
+    dk_harness_free(h);
+}
+
 /* ---- a real app: start, stop, teardown ---- */
 
 static void test_app_lifecycle_runs_teardown_in_reverse(void **state)
@@ -646,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_migrations_in_dependency_order),
         cmocka_unit_test(test_harness_routes_errors_middleware_kinds),
         cmocka_unit_test(test_cors_over_harness),
+        cmocka_unit_test(test_second_next_does_not_rerun_handler),
         cmocka_unit_test(test_app_lifecycle_runs_teardown_in_reverse),
         cmocka_unit_test(test_describe_lists_events),
     };
