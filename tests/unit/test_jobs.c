@@ -367,19 +367,17 @@ static void t_no_events_service(void **state)
 static void t_retries_with_backoff(void **state)
 {
     fixture *f = *state;
-    f->o.backoff_base_ms = 100;
+    f->o.backoff_base_ms = 200;
     f->jobs = make_jobs(f);
     flaky fl = {.ok_at = 3};
     dk_jobs_register(f->jobs, "flaky", h_flaky, &fl, NULL);
     dk_jobs_start(f->jobs, NULL);
     int64_t id = enqueue(f->jobs, "flaky", NULL, 5, 0);
-    sleep_ms(30);
-    json_t *job = NULL;
-    assert_int_equal(dk_jobs_get(f->jobs, id, &job), 0);
     /* After the first failure the retry waits, as `scheduled`. */
-    assert_string_equal(jstr(job, "status"), "scheduled");
-    assert_int_equal(jint(job, "attempts"), 1);
-    assert_string_equal(jstr(job, "error"), "not yet (attempt 1)");
+    json_t *job = wait_status(f->jobs, id, "scheduled", 1000);
+    char want[64];
+    snprintf(want, sizeof(want), "not yet (attempt %d)", (int)jint(job, "attempts"));
+    assert_string_equal(jstr(job, "error"), want);
     json_decref(job);
 
     job = wait_status(f->jobs, id, "completed", 3000);
@@ -390,8 +388,8 @@ static void t_retries_with_backoff(void **state)
     json_decref(job);
     assert_int_equal(atomic_load(&fl.calls), 3);
     uint64_t gap1 = fl.at[1] - fl.at[0], gap2 = fl.at[2] - fl.at[1];
-    /* 100 ms then 200 ms, each +-20%, plus scheduling slack. */
-    if (gap1 < 78 || gap1 > 300 || gap2 < 158 || gap2 > 450)
+    /* 200 ms then 400 ms, each +-20%, plus scheduling slack. */
+    if (gap1 < 158 || gap1 > 600 || gap2 < 318 || gap2 > 900)
         fail_msg("backoff gaps %llu ms and %llu ms", (unsigned long long)gap1,
                  (unsigned long long)gap2);
 }
@@ -575,7 +573,8 @@ static void t_stop_waits(void **state)
     dk_jobs_register(f->jobs, "s", h_slow, &s, NULL);
     dk_jobs_start(f->jobs, NULL);
     int64_t id = enqueue(f->jobs, "s", NULL, 0, 0);
-    json_decref(wait_status(f->jobs, id, "running", 1000));
+    for (int i = 0; i < 200 && atomic_load(&s.started_at) == 0; i++)
+        sleep_ms(5);
     assert_int_equal(dk_jobs_running(f->jobs), 1);
     uint64_t t0 = dk_now_ms();
     assert_int_equal(dk_jobs_stop(f->jobs, DK_JOBS_STOP_DEFAULT), 0);
