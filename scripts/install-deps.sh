@@ -6,7 +6,7 @@ PKGS=(build-essential cmake pkg-config clang python3
       libh2o-evloop-dev libh2o-dev libuv1-dev libjansson-dev libpcre2-dev
       libsqlite3-dev libpq-dev libssl-dev libhiredis-dev libsodium-dev
       libcmocka-dev libcurl4-openssl-dev
-      postgresql redis-server wrk kore)
+      postgresql redis-server wrk kore nodejs npm chromium)
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 missing=()

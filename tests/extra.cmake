@@ -19,3 +19,6 @@ if(TARGET test_plugin)
 endif()
 add_test(NAME bench.smoke COMMAND bash ${CMAKE_SOURCE_DIR}/bench/run --smoke --build-dir ${CMAKE_BINARY_DIR})
 set_tests_properties(bench.smoke PROPERTIES LABELS "bench;nosan" TIMEOUT 300)
+# Browser test of the board example (Debian chromium + playwright-core, tests/browser/run.sh).
+add_test(NAME browser.board COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/browser/run.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(browser.board PROPERTIES TIMEOUT 300 LABELS "browser;nosan")

@@ -469,12 +469,17 @@ static bool parse_id(const char *text, json_int_t *out)
 }
 
 /* GET /boards.live?board=ID: the board's event stream (channels "board:<id>"
- * and "boards"). */
+ * and "boards"); without `board`, only "boards" (new boards appear). */
 static int boards_live(dk_ctx *ctx, dk_request *req, dk_response *res, void *user)
 {
     boards_svc *b = svc_of(ctx);
+    const char *param = dk_request_query_param(req, "board");
+    if (param == NULL || *param == '\0') {
+        const char *lobby[] = {"boards"};
+        return dk_sse_accept(b->sse, ctx, req, res, lobby, 1, NULL);
+    }
     json_int_t id;
-    if (!parse_id(dk_request_query_param(req, "board"), &id))
+    if (!parse_id(param, &id))
         return dk_fail(ctx, DK_HTTP_BAD_REQUEST, "Query parameter 'board' must be a board id");
     json_t *row = NULL;
     int rc = board_row(ctx, b, id, &row);

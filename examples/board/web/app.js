@@ -1,0 +1,378 @@
+// The board's page: plain fetch for the typed routes (POST /<route> with a
+// JSON body, the session travels in the HTTP-only cookie) and a small reader
+// of Server-Sent Events over fetch for live updates. No framework.
+
+const $ = (sel) => document.querySelector(sel);
+const COLUMNS = ['todo', 'doing', 'done'];
+
+const state = {
+  user: null,
+  boards: new Map(),   // id -> board
+  board: null,         // the open board
+  tasks: new Map(),    // id -> task of the open board
+  stream: null,        // AbortController of the live stream
+  exports: new Map(),  // jobId -> last export event seen before our answer
+  myJob: null,
+};
+
+// ---- API ----------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.message) || ('HTTP ' + status));
+    this.status = status;
+    this.code = body && body.error;
+  }
+}
+
+async function call(route, input = {}) {
+  const res = await fetch('/' + route, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(input),
+    credentials: 'same-origin',
+  });
+  const text = await res.text();
+  let body = null;
+  try { body = text ? JSON.parse(text) : null; } catch { body = null; }
+  if (!res.ok) {
+    if (res.status === 401 && route !== 'auth.login') showAuth();
+    throw new ApiError(res.status, body);
+  }
+  return body;
+}
+
+// ---- Server-Sent Events over fetch ---------------------------------------
+
+// Reads `url` as an event stream and calls onEvent(name, data) for each
+// event; reconnects after `retry` ms with Last-Event-ID so nothing is missed.
+function openStream(url, onEvent) {
+  const ctl = new AbortController();
+  let lastId = null;
+  let retry = 3000;
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  (async () => {
+    while (!ctl.signal.aborted) {
+      try {
+        const headers = { Accept: 'text/event-stream' };
+        if (lastId !== null) headers['Last-Event-ID'] = lastId;
+        const res = await fetch(url, { headers, signal: ctl.signal, credentials: 'same-origin' });
+        if (res.status === 401) { showAuth(); return; }
+        if (!res.ok || !res.body) throw new Error('HTTP ' + res.status);
+        setLive(true);
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf = (buf + value).replace(/\r\n|\r(?=.)/g, '\n');
+          let end;
+          while ((end = buf.indexOf('\n\n')) >= 0) {
+            const block = buf.slice(0, end);
+            buf = buf.slice(end + 2);
+            let name = 'message', id = null;
+            const data = [];
+            for (const line of block.split('\n')) {
+              if (line === '' || line.startsWith(':')) continue;
+              const colon = line.indexOf(':');
+              const field = colon < 0 ? line : line.slice(0, colon);
+              let v = colon < 0 ? '' : line.slice(colon + 1);
+              if (v.startsWith(' ')) v = v.slice(1);
+              if (field === 'event') name = v;
+              else if (field === 'data') data.push(v);
+              else if (field === 'id') id = v;
+              else if (field === 'retry' && /^\d+$/.test(v)) retry = Number(v);
+            }
+            if (id !== null) lastId = id;
+            if (data.length) onEvent(name, data.join('\n'));
+          }
+        }
+      } catch (e) {
+        if (ctl.signal.aborted) return;
+      }
+      setLive(false);
+      await sleep(retry);
+    }
+  })();
+  return ctl;
+}
+
+function setLive(on) {
+  const el = $('#live');
+  el.textContent = on ? 'live' : 'offline';
+  el.className = 'live ' + (on ? 'on' : 'off');
+}
+
+// ---- Views --------------------------------------------------------------
+
+let signingUp = false;
+
+function showAuth() {
+  state.user = null;
+  if (state.stream) state.stream.abort();
+  state.stream = null;
+  setLive(false);
+  $('#app-view').hidden = true;
+  $('#auth-view').hidden = false;
+  $('#whoami').hidden = true;
+  $('#logout').hidden = true;
+}
+
+function setAuthMode(up) {
+  signingUp = up;
+  $('#auth-title').textContent = up ? 'Sign up' : 'Log in';
+  $('#auth-submit').textContent = up ? 'Sign up' : 'Log in';
+  $('#auth-switch-text').textContent = up ? 'Have an account?' : 'No account yet?';
+  $('#auth-switch').textContent = up ? 'Log in' : 'Sign up';
+  $('#password').autocomplete = up ? 'new-password' : 'current-password';
+  $('#auth-error').textContent = '';
+}
+
+async function showApp(user) {
+  state.user = user;
+  $('#auth-view').hidden = true;
+  $('#app-view').hidden = false;
+  $('#whoami').hidden = false;
+  $('#whoami').textContent = 'Signed in as ' + user.username;
+  $('#logout').hidden = false;
+  await loadBoards();
+  const m = location.hash.match(/^#board=(\d+)$/);
+  if (m && state.boards.has(Number(m[1]))) await openBoard(Number(m[1]));
+  else listen(null);
+}
+
+async function loadBoards() {
+  const { boards } = await call('boards.list');
+  state.boards.clear();
+  for (const b of boards) state.boards.set(b.id, b);
+  renderBoards();
+}
+
+function renderBoards() {
+  const ul = $('#board-list');
+  ul.replaceChildren();
+  for (const b of state.boards.values()) {
+    const li = document.createElement('li');
+    const a = document.createElement('a');
+    a.href = '#board=' + b.id;
+    a.textContent = b.name;
+    a.dataset.boardId = b.id;
+    if (state.board && state.board.id === b.id) a.className = 'active';
+    li.append(a);
+    ul.append(li);
+  }
+}
+
+function listen(boardId) {
+  if (state.stream) state.stream.abort();
+  const url = '/boards.live' + (boardId ? '?board=' + boardId : '');
+  state.stream = openStream(url, onLiveEvent);
+}
+
+async function openBoard(id) {
+  const { board, tasks } = await call('boards.get', { id });
+  state.board = board;
+  state.tasks.clear();
+  for (const t of tasks) state.tasks.set(t.id, t);
+  $('#no-board').hidden = true;
+  $('#board').hidden = false;
+  $('#board-name').textContent = board.name;
+  $('#board-owner').textContent = 'by ' + board.owner;
+  $('#activity').replaceChildren();
+  $('#export-progress').hidden = true;
+  $('#export-link').hidden = true;
+  renderBoards();
+  renderTasks();
+  listen(id);
+}
+
+function renderTasks(flashId) {
+  for (const c of COLUMNS) $('#col-' + c).replaceChildren();
+  for (const t of state.tasks.values()) {
+    const li = document.createElement('li');
+    li.className = 'task' + (t.id === flashId ? ' flash' : '');
+    li.dataset.taskId = t.id;
+    li.dataset.column = t.column;
+    li.draggable = true;
+    li.addEventListener('dragstart', (e) => e.dataTransfer.setData('text/plain', String(t.id)));
+    const title = document.createElement('div');
+    title.className = 'title';
+    title.textContent = t.title;
+    const meta = document.createElement('div');
+    meta.className = 'meta';
+    meta.textContent = 'added by ' + t.createdBy;
+    const actions = document.createElement('div');
+    actions.className = 'actions';
+    const i = COLUMNS.indexOf(t.column);
+    if (i > 0) actions.append(button('◀', 'move-left', () => move(t.id, COLUMNS[i - 1])));
+    if (i < COLUMNS.length - 1) actions.append(button('▶', 'move-right', () => move(t.id, COLUMNS[i + 1])));
+    actions.append(button('✕', 'delete', () => call('tasks.delete', { id: t.id }).catch(report)));
+    li.append(title, meta, actions);
+    $('#col-' + t.column).append(li);
+  }
+}
+
+function button(text, action, fn) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = text;
+  b.dataset.action = action;
+  b.title = action.replace('-', ' ');
+  b.addEventListener('click', fn);
+  return b;
+}
+
+async function move(id, column) {
+  try {
+    const t = await call('tasks.move', { id, column });
+    upsert(t);
+  } catch (e) { report(e); }
+}
+
+function upsert(task, flash) {
+  if (!state.board || task.boardId !== state.board.id) return;
+  state.tasks.set(task.id, task);
+  renderTasks(flash ? task.id : undefined);
+}
+
+function activity(text) {
+  const li = document.createElement('li');
+  li.textContent = new Date().toLocaleTimeString() + ' — ' + text;
+  $('#activity').prepend(li);
+}
+
+function report(e) {
+  activity('Error: ' + e.message);
+}
+
+// ---- Live events --------------------------------------------------------
+
+function onLiveEvent(name, text) {
+  let d;
+  try { d = JSON.parse(text); } catch { return; }
+  const who = d.by ? d.by.username : 'someone';
+  switch (name) {
+    case 'board.created':
+      state.boards.set(d.board.id, d.board);
+      renderBoards();
+      break;
+    case 'task.added':
+      upsert(d.task, true);
+      activity(who + ' added “' + d.task.title + '”');
+      break;
+    case 'task.moved':
+      upsert(d.task, true);
+      activity(who + ' moved “' + d.task.title + '” to ' + d.task.column);
+      break;
+    case 'task.deleted':
+      if (state.tasks.delete(d.id)) renderTasks();
+      activity(who + ' deleted a task');
+      break;
+    case 'export.progress':
+    case 'export.done':
+      onExport(name, d);
+      break;
+    case 'reset': // missed too much while disconnected: reload
+      if (state.board) openBoard(state.board.id);
+      break;
+  }
+}
+
+function onExport(name, d) {
+  if (state.myJob === null) { state.exports.set(d.jobId, { name, d }); return; }
+  if (d.jobId !== state.myJob) return;
+  const bar = $('#export-progress');
+  if (name === 'export.progress') {
+    bar.hidden = false;
+    bar.value = d.percent;
+  } else {
+    bar.value = 100;
+    const a = $('#export-link');
+    a.href = d.url;
+    a.hidden = false;
+    activity('Export ready: ' + d.file);
+  }
+}
+
+// ---- Wiring -------------------------------------------------------------
+
+$('#auth-switch').addEventListener('click', (e) => { e.preventDefault(); setAuthMode(!signingUp); });
+
+$('#auth-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const input = { username: $('#username').value.trim(), password: $('#password').value };
+  try {
+    const { user } = await call(signingUp ? 'auth.signup' : 'auth.login', input);
+    $('#password').value = '';
+    await showApp(user);
+  } catch (err) {
+    $('#auth-error').textContent = err.status === 429
+      ? 'Too many attempts, please wait a minute.' : err.message;
+  }
+});
+
+$('#logout').addEventListener('click', async () => {
+  try { await call('auth.logout'); } catch { /* already logged out */ }
+  state.board = null;
+  showAuth();
+});
+
+$('#new-board').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  try {
+    const b = await call('boards.create', { name: $('#new-board-name').value.trim() });
+    $('#new-board-name').value = '';
+    state.boards.set(b.id, b);
+    location.hash = '#board=' + b.id;
+  } catch (err) { report(err); }
+});
+
+$('#new-task').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  try {
+    const t = await call('tasks.add', { boardId: state.board.id, title: $('#new-task-title').value.trim() });
+    $('#new-task-title').value = '';
+    upsert(t);
+  } catch (err) { report(err); }
+});
+
+$('#export').addEventListener('click', async () => {
+  state.myJob = null;
+  state.exports.clear();
+  $('#export-link').hidden = true;
+  $('#export-progress').hidden = false;
+  $('#export-progress').value = 0;
+  try {
+    const { jobId } = await call('boards.export', { id: state.board.id });
+    state.myJob = jobId;
+    const seen = state.exports.get(jobId);
+    if (seen) onExport(seen.name, seen.d);
+  } catch (err) { report(err); }
+});
+
+for (const col of document.querySelectorAll('.column')) {
+  col.addEventListener('dragover', (e) => { e.preventDefault(); col.classList.add('drop'); });
+  col.addEventListener('dragleave', () => col.classList.remove('drop'));
+  col.addEventListener('drop', (e) => {
+    e.preventDefault();
+    col.classList.remove('drop');
+    const id = Number(e.dataTransfer.getData('text/plain'));
+    const t = state.tasks.get(id);
+    if (t && t.column !== col.dataset.column) move(id, col.dataset.column);
+  });
+}
+
+window.addEventListener('hashchange', () => {
+  const m = location.hash.match(/^#board=(\d+)$/);
+  if (m && state.user) openBoard(Number(m[1])).catch(report);
+});
+
+(async () => {
+  setAuthMode(false);
+  try {
+    const { user } = await call('auth.me');
+    await showApp(user);
+  } catch {
+    showAuth();
+  }
+})();
