@@ -1,0 +1,6 @@
+-- {{plugin}} {{number}}: {{name}}
+-- Runs once per database, after the plugin's earlier migrations, in one
+-- transaction (recorded in donkey_migrations as "{{number}}_{{name}}").
+-- The build embeds this file into the binary; rebuild after editing.
+-- Example:
+--   ALTER TABLE {{plugin}}_items ADD COLUMN note TEXT;
