@@ -230,12 +230,6 @@ const dk__mw_impl *dk__app_find_mw(const dk_app *app, const char *name);
 const dk__kind_impl *dk__app_find_kind(const dk_app *app, const char *name);
 
 
-/* Client IP helpers (src/core/clientip.c; also public in donkey/ratelimit.h). */
-bool dk_cidr_match(const char *cidr, const char *ip);
-int dk_client_ip(const char *peer_ip, bool peer_trusted,
-                 const char *(*get_header)(void *u, const char *name), void *u, char *out,
-                 size_t outlen);
-
 /* Core services wiring (src/rpc/services.c). */
 int dk__services_new(dk_app *app);          /* create services (not started) */
 int dk__app_prepare(dk_app *app, dk_err *err); /* plugins' static parts + route table */

@@ -21,6 +21,8 @@
 #include <h2o/http1.h>
 #include <h2o/http2.h>
 
+#include "donkey/ratelimit.h"
+
 
 typedef struct worker {
     dk__server *srv;
@@ -416,10 +418,12 @@ static void peer_ip(dk_app *app, h2o_req_t *hreq, dk_request *req, dk_ctx *ctx)
     if (app->trusted == NULL || app->trusted[0] == NULL)
         return;
     bool trusted = false;
-    for (char **c = app->trusted; *c && !trusted; c++)
-        trusted = dk_cidr_match(*c, buf);
+    for (char **c = app->trusted; *c != NULL && !trusted; c++)
+        trusted = dk_cidr_match(*c, buf) == 1;
     if (!trusted)
         return;
+    /* The spec's order: CF-Connecting-IP, True-Client-IP, X-Real-IP, then the
+     * first X-Forwarded-For entry (the client as the first proxy saw it). */
     char out[256];
     if (dk_client_ip(buf, true, hdr_lookup, req, out, sizeof(out)) == 0)
         ctx->ip = dk__arena_strndup(req->arena, out, strlen(out));
