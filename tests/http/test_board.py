@@ -291,6 +291,12 @@ class BoardTest(unittest.TestCase):
         self.assertEqual(js.status, 200)
         self.assertTrue(js.headers["content-type"].startswith("text/javascript"))
         self.assertEqual(self.srv.request("GET", "/app.css").status, 200)
+        # The generated TypeScript client's JavaScript, embedded at build time.
+        client = self.srv.request("GET", "/client.js")
+        self.assertEqual(client.status, 200)
+        self.assertIn(b"createApiClient", client.body)
+        self.assertIn(b"boards.live", client.body)
+        self.assertEqual(self.srv.request("GET", "/runtime.js").status, 200)
 
 
 class BoardLimitsTest(unittest.TestCase):

@@ -1,6 +1,7 @@
-// The board's page: plain fetch for the typed routes (POST /<route> with a
-// JSON body, the session travels in the HTTP-only cookie) and a small reader
-// of Server-Sent Events over fetch for live updates. No framework.
+// The board's page: the generated TypeScript client (its JavaScript) for the
+// typed routes and the live event stream; the session travels in the
+// HTTP-only cookie. No framework.
+import { createApiClient, ApiError } from '/client.js';
 
 const $ = (sel) => document.querySelector(sel);
 const COLUMNS = ['todo', 'doing', 'done'];
@@ -10,91 +11,44 @@ const state = {
   boards: new Map(),   // id -> board
   board: null,         // the open board
   tasks: new Map(),    // id -> task of the open board
-  stream: null,        // AbortController of the live stream
+  stream: null,        // SseConnection of the live stream
   exports: new Map(),  // jobId -> last export event seen before our answer
   myJob: null,
 };
 
 // ---- API ----------------------------------------------------------------
 
-class ApiError extends Error {
-  constructor(status, body) {
-    super((body && body.message) || ('HTTP ' + status));
-    this.status = status;
-    this.code = body && body.error;
+// The client generated from the board's routes (`donkey generate client`),
+// served by the board itself as /client.js and /runtime.js.
+const api = createApiClient({ baseUrl: location.origin, credentials: 'same-origin' });
+
+// Runs one typed call; a 401 (session gone) shows the log-in form.
+async function call(fn, input = {}) {
+  try {
+    return await fn(input);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401 && fn !== api.auth.login) showAuth();
+    throw e;
   }
 }
 
-async function call(route, input = {}) {
-  const res = await fetch('/' + route, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify(input),
-    credentials: 'same-origin',
+// ---- Live events ---------------------------------------------------------
+
+const LIVE_EVENTS = ['board.created', 'task.added', 'task.moved', 'task.deleted',
+  'export.progress', 'export.done', 'reset'];
+
+// Opens the board's event stream (the lobby when boardId is null). The
+// runtime reconnects with Last-Event-ID, so events sent meanwhile are replayed.
+function openStream(boardId) {
+  const conn = api.sse.connect({
+    route: 'boards.live',
+    query: boardId ? { board: String(boardId) } : {},
+    onConnect: () => setLive(true),
+    onDisconnect: () => setLive(false),
+    onError: (e) => { if (e instanceof ApiError && e.status === 401) showAuth(); },
   });
-  const text = await res.text();
-  let body = null;
-  try { body = text ? JSON.parse(text) : null; } catch { body = null; }
-  if (!res.ok) {
-    if (res.status === 401 && route !== 'auth.login') showAuth();
-    throw new ApiError(res.status, body);
-  }
-  return body;
-}
-
-// ---- Server-Sent Events over fetch ---------------------------------------
-
-// Reads `url` as an event stream and calls onEvent(name, data) for each
-// event; reconnects after `retry` ms with Last-Event-ID so nothing is missed.
-function openStream(url, onEvent) {
-  const ctl = new AbortController();
-  let lastId = null;
-  let retry = 3000;
-  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-  (async () => {
-    while (!ctl.signal.aborted) {
-      try {
-        const headers = { Accept: 'text/event-stream' };
-        if (lastId !== null) headers['Last-Event-ID'] = lastId;
-        const res = await fetch(url, { headers, signal: ctl.signal, credentials: 'same-origin' });
-        if (res.status === 401) { showAuth(); return; }
-        if (!res.ok || !res.body) throw new Error('HTTP ' + res.status);
-        setLive(true);
-        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-        let buf = '';
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buf = (buf + value).replace(/\r\n|\r(?=.)/g, '\n');
-          let end;
-          while ((end = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, end);
-            buf = buf.slice(end + 2);
-            let name = 'message', id = null;
-            const data = [];
-            for (const line of block.split('\n')) {
-              if (line === '' || line.startsWith(':')) continue;
-              const colon = line.indexOf(':');
-              const field = colon < 0 ? line : line.slice(0, colon);
-              let v = colon < 0 ? '' : line.slice(colon + 1);
-              if (v.startsWith(' ')) v = v.slice(1);
-              if (field === 'event') name = v;
-              else if (field === 'data') data.push(v);
-              else if (field === 'id') id = v;
-              else if (field === 'retry' && /^\d+$/.test(v)) retry = Number(v);
-            }
-            if (id !== null) lastId = id;
-            if (data.length) onEvent(name, data.join('\n'));
-          }
-        }
-      } catch (e) {
-        if (ctl.signal.aborted) return;
-      }
-      setLive(false);
-      await sleep(retry);
-    }
-  })();
-  return ctl;
+  for (const name of LIVE_EVENTS) conn.on(name, (data) => onLiveEvent(name, data));
+  return conn;
 }
 
 function setLive(on) {
@@ -109,7 +63,7 @@ let signingUp = false;
 
 function showAuth() {
   state.user = null;
-  if (state.stream) state.stream.abort();
+  if (state.stream) state.stream.disconnect();
   state.stream = null;
   setLive(false);
   $('#app-view').hidden = true;
@@ -142,7 +96,7 @@ async function showApp(user) {
 }
 
 async function loadBoards() {
-  const { boards } = await call('boards.list');
+  const { boards } = await call(api.boards.list);
   state.boards.clear();
   for (const b of boards) state.boards.set(b.id, b);
   renderBoards();
@@ -164,13 +118,12 @@ function renderBoards() {
 }
 
 function listen(boardId) {
-  if (state.stream) state.stream.abort();
-  const url = '/boards.live' + (boardId ? '?board=' + boardId : '');
-  state.stream = openStream(url, onLiveEvent);
+  if (state.stream) state.stream.disconnect();
+  state.stream = openStream(boardId);
 }
 
 async function openBoard(id) {
-  const { board, tasks } = await call('boards.get', { id });
+  const { board, tasks } = await call(api.boards.get, { id });
   state.board = board;
   state.tasks.clear();
   for (const t of tasks) state.tasks.set(t.id, t);
@@ -206,7 +159,7 @@ function renderTasks(flashId) {
     const i = COLUMNS.indexOf(t.column);
     if (i > 0) actions.append(button('◀', 'move-left', () => move(t.id, COLUMNS[i - 1])));
     if (i < COLUMNS.length - 1) actions.append(button('▶', 'move-right', () => move(t.id, COLUMNS[i + 1])));
-    actions.append(button('✕', 'delete', () => call('tasks.delete', { id: t.id }).catch(report)));
+    actions.append(button('✕', 'delete', () => call(api.tasks.delete, { id: t.id }).catch(report)));
     li.append(title, meta, actions);
     $('#col-' + t.column).append(li);
   }
@@ -224,7 +177,7 @@ function button(text, action, fn) {
 
 async function move(id, column) {
   try {
-    const t = await call('tasks.move', { id, column });
+    const t = await call(api.tasks.move, { id, column });
     upsert(t);
   } catch (e) { report(e); }
 }
@@ -247,9 +200,8 @@ function report(e) {
 
 // ---- Live events --------------------------------------------------------
 
-function onLiveEvent(name, text) {
-  let d;
-  try { d = JSON.parse(text); } catch { return; }
+function onLiveEvent(name, d) {
+  if (d === null || typeof d !== 'object') d = {};
   const who = d.by ? d.by.username : 'someone';
   switch (name) {
     case 'board.created':
@@ -302,7 +254,7 @@ $('#auth-form').addEventListener('submit', async (e) => {
   e.preventDefault();
   const input = { username: $('#username').value.trim(), password: $('#password').value };
   try {
-    const { user } = await call(signingUp ? 'auth.signup' : 'auth.login', input);
+    const { user } = await call(signingUp ? api.auth.signup : api.auth.login, input);
     $('#password').value = '';
     await showApp(user);
   } catch (err) {
@@ -312,7 +264,7 @@ $('#auth-form').addEventListener('submit', async (e) => {
 });
 
 $('#logout').addEventListener('click', async () => {
-  try { await call('auth.logout'); } catch { /* already logged out */ }
+  try { await call(api.auth.logout); } catch { /* already logged out */ }
   state.board = null;
   showAuth();
 });
@@ -320,7 +272,7 @@ $('#logout').addEventListener('click', async () => {
 $('#new-board').addEventListener('submit', async (e) => {
   e.preventDefault();
   try {
-    const b = await call('boards.create', { name: $('#new-board-name').value.trim() });
+    const b = await call(api.boards.create, { name: $('#new-board-name').value.trim() });
     $('#new-board-name').value = '';
     state.boards.set(b.id, b);
     location.hash = '#board=' + b.id;
@@ -330,7 +282,7 @@ $('#new-board').addEventListener('submit', async (e) => {
 $('#new-task').addEventListener('submit', async (e) => {
   e.preventDefault();
   try {
-    const t = await call('tasks.add', { boardId: state.board.id, title: $('#new-task-title').value.trim() });
+    const t = await call(api.tasks.add, { boardId: state.board.id, title: $('#new-task-title').value.trim() });
     $('#new-task-title').value = '';
     upsert(t);
   } catch (err) { report(err); }
@@ -343,7 +295,7 @@ $('#export').addEventListener('click', async () => {
   $('#export-progress').hidden = false;
   $('#export-progress').value = 0;
   try {
-    const { jobId } = await call('boards.export', { id: state.board.id });
+    const { jobId } = await call(api.boards.export, { id: state.board.id });
     state.myJob = jobId;
     const seen = state.exports.get(jobId);
     if (seen) onExport(seen.name, seen.d);
@@ -370,7 +322,7 @@ window.addEventListener('hashchange', () => {
 (async () => {
   setAuthMode(false);
   try {
-    const { user } = await call('auth.me');
+    const { user } = await call(api.auth.me);
     await showApp(user);
   } catch {
     showAuth();
