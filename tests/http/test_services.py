@@ -76,3 +76,79 @@ class CacheAndEvents(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+ISO = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+
+
+class RateLimitAndCron(unittest.TestCase):
+    def test_rate_limit_three_per_window(self):
+        with Server() as srv:
+            for i in range(3):
+                r = srv.call("conf.limited", {})
+                self.assertEqual(r.status, 200)
+                self.assertEqual(r.json, {"ok": True})
+                self.assertEqual(r.headers["x-ratelimit-limit"], "3")
+                self.assertEqual(r.headers["x-ratelimit-remaining"], str(2 - i))
+                reset = int(r.headers["x-ratelimit-reset"])
+                self.assertTrue(time.time() - 1 <= reset <= time.time() + 11)
+            r = srv.call("conf.limited", {})
+            self.assertEqual(r.status, 429)
+            self.assertEqual(r.json["error"], "TOO_MANY_REQUESTS")
+            retry = int(r.headers["retry-after"])
+            self.assertTrue(1 <= retry <= 10)
+            self.assertEqual(r.headers["x-ratelimit-remaining"], "0")
+            # Other routes are not limited.
+            self.assertEqual(srv.call("conf.echo", {"name": "x"}).status, 200)
+
+    def test_rate_limit_keyed_by_trusted_client_ip(self):
+        with Server("--trust-proxy", "127.0.0.1/32") as srv:
+            for _ in range(3):
+                self.assertEqual(srv.call("conf.limited", {}, headers={"X-Real-IP": "10.1.1.1"}).status, 200)
+            self.assertEqual(srv.call("conf.limited", {}, headers={"X-Real-IP": "10.1.1.1"}).status, 429)
+            self.assertEqual(srv.call("conf.limited", {}, headers={"X-Real-IP": "10.1.1.2"}).status, 200)
+
+    def test_cron_tick_runs_every_second(self):
+        with Server() as srv:
+            time.sleep(2.6)
+            runs = srv.call("conf.cron.count", {}).json["runs"]
+            self.assertTrue(2 <= runs <= 4, runs)
+            tasks = srv.call("conf.cron.list", {}).json["tasks"]
+            tick = [t for t in tasks if t["name"] == "conf-tick"]
+            self.assertEqual(len(tick), 1)
+            t = tick[0]
+            self.assertEqual(set(t), {"id", "name", "expression", "enabled", "lastRun", "nextRun"})
+            self.assertEqual(t["expression"], "* * * * * *")
+            self.assertTrue(t["enabled"])
+            self.assertRegex(t["lastRun"], ISO)
+            self.assertRegex(t["nextRun"], ISO)
+            self.assertGreater(t["nextRun"], t["lastRun"])
+
+    def test_cron_next(self):
+        with Server() as srv:
+            def nxt(expr, frm, count, tz=None):
+                body = {"expression": expr, "from": frm, "count": count}
+                if tz:
+                    body["timezone"] = tz
+                return srv.call("conf.cron.next", body)
+            r = nxt("0 0 29 2 *", "2025-01-01T00:00:00Z", 2)
+            self.assertEqual(r.json["next"], ["2028-02-29T00:00:00.000Z", "2032-02-29T00:00:00.000Z"])
+            r = nxt("59 23 31 * *", "2026-01-31T23:59:00Z", 3)
+            self.assertEqual(r.json["next"], ["2026-03-31T23:59:00.000Z", "2026-05-31T23:59:00.000Z",
+                                              "2026-07-31T23:59:00.000Z"])
+            r = nxt("*/20 * * * * *", "2026-01-01T00:00:00Z", 3)
+            self.assertEqual(r.json["next"], ["2026-01-01T00:00:20.000Z", "2026-01-01T00:00:40.000Z",
+                                              "2026-01-01T00:01:00.000Z"])
+            # 02:30 New York does not exist on 2026-03-08 (DST starts): skipped.
+            r = nxt("30 2 * * *", "2026-03-07T00:00:00Z", 2, "America/New_York")
+            self.assertEqual(r.json["next"], ["2026-03-07T07:30:00.000Z", "2026-03-09T06:30:00.000Z"])
+            # 01:30 happens twice on 2026-11-01 (DST ends): fires once.
+            r = nxt("30 1 * * *", "2026-10-31T12:00:00Z", 2, "America/New_York")
+            self.assertEqual(r.json["next"], ["2026-11-01T05:30:00.000Z", "2026-11-02T06:30:00.000Z"])
+            for bad in ("*/0 * * * *", "0 0 31 2 *", "61 * * * *", "* * *", "nonsense"):
+                r = nxt(bad, "2026-01-01T00:00:00Z", 1)
+                self.assertEqual(r.status, 400, bad)
+                self.assertEqual(r.json["error"], "BAD_REQUEST")
+                self.assertTrue(r.json["message"])
+            self.assertEqual(nxt("* * * * *", "2026-01-01T00:00:00Z", 51).status, 400)
+            self.assertEqual(nxt("* * * * *", "2026-01-01T00:00:00Z", 1, "Mars/Olympus").status, 400)
