@@ -540,6 +540,8 @@ static int write_round(dk_jobs *j, outcome *batch, int slots, json_t **rows)
     *rows = NULL;
     if (batch == NULL && slots == 0)
         return 0;
+    if (batch == NULL && !j->sqlite) /* the claim alone is one atomic statement */
+        return claim_in_tx(j, slots, rows);
     wlock(j);
     int rc = dk_db_begin(db);
     if (rc == 0) {
