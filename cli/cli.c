@@ -196,6 +196,8 @@ static int cmd_help(int argc, char **argv)
         print_help();
         return CLI_OK;
     }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return cli_usage("help");
     char name[64];
     snprintf(name, sizeof(name), "%s%s%s", argv[1], argc > 2 ? " " : "", argc > 2 ? argv[2] : "");
     if (find_command(name) != NULL)

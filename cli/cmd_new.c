@@ -282,6 +282,11 @@ int cli_cmd_plugin_new(int argc, char **argv)
     if (reserved(p.name))
         return cli_error(CLI_USAGE, cmd, "'%s' is reserved by the project layout; pick another "
                          "name", p.name);
+    /* Arguments first (exit 2), then the project (exit 1). */
+    char list[1024], fields[4096], lookup[4096];
+    rc = deps_code(cmd, &p, list, sizeof(list), fields, sizeof(fields), lookup, sizeof(lookup));
+    if (rc != CLI_OK)
+        return rc;
     char root[PATH_MAX], project[128];
     if (cli_project_find(root, sizeof(root), project, sizeof(project)) != 0)
         return cli_error(CLI_FAIL, cmd, "not inside a donkey project (no src/plugins.def here or "

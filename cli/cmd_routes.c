@@ -39,8 +39,7 @@ int cli_run_capture(const char *cmd, char *const *argv, int timeout_ms, char **o
     if (pid == 0) {
         dup2(fds[1], STDOUT_FILENO);
         execvp(argv[0], argv);
-        fprintf(stderr, "donkey %s: error: cannot run %s: %s\n", cmd, argv[0], strerror(errno));
-        _exit(127);
+        _exit(127); /* reported by the parent, as one line */
     }
     close(fds[1]);
     size_t cap = 65536, len = 0;
@@ -127,6 +126,11 @@ json_t *cli_routes_doc(const char *cmd, const char *server)
     int status = 0;
     if (cli_run_capture(cmd, argv, MANIFEST_TIMEOUT_MS, &out, &status) != 0)
         return NULL;
+    if (status == 127) {
+        free(out);
+        cli_error(CLI_FAIL, cmd, "cannot run '%s' (no such file, or not executable)", server);
+        return NULL;
+    }
     if (status != 0) {
         free(out);
         cli_error(CLI_FAIL, cmd, "'%s --routes-json' exited with status %d", server, status);
