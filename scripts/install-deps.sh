@@ -6,10 +6,15 @@ PKGS=(build-essential cmake pkg-config clang python3
       libh2o-evloop-dev libh2o-dev libuv1-dev libjansson-dev libpcre2-dev
       libsqlite3-dev libpq-dev libssl-dev libhiredis-dev libsodium-dev
       libcmocka-dev libcurl4-openssl-dev
-      postgresql redis-server wrk kore nodejs npm chromium)
+      postgresql redis-server wrk kore chromium)
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 missing=()
+# Node.js: the machine image may carry its own build (with npm bundled), which
+# conflicts with Debian's npm package; install Debian's only when absent.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PKGS+=(nodejs npm)
+fi
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
