@@ -6,7 +6,6 @@
 
 #include <donkey/cron.h>
 #include <donkey/db.h>
-#include <donkey/ratelimit.h>
 
 #include <sodium.h>
 
@@ -20,9 +19,7 @@
 typedef struct auth_svc {
     dk_db *db;
     dk_logger *log;
-    dk_ratelimit *rl; /* the core's limiter, or our own until the core has one */
-    bool rl_owned;
-    dk_cron *cron;    /* likewise */
+    dk_cron *cron;    /* the core's scheduler, or our own when the core has none */
     bool cron_owned;
     char purge_id[DK_CRON_ID_SIZE];
 } auth_svc;
@@ -138,15 +135,6 @@ static int auth_mw(dk_ctx *ctx, dk_request *req, dk_response *res, const json_t 
     return 0;
 }
 
-/* "authRateLimit": the library's rateLimit middleware over this plugin's
- * limiter (the core does not register one yet). */
-static int auth_ratelimit_mw(dk_ctx *ctx, dk_request *req, dk_response *res,
-                             const json_t *config, dk_next *next, void *user)
-{
-    auth_svc *a = dk_plugin_service(user);
-    return dk_ratelimit_middleware(ctx, req, res, config, next, a->rl);
-}
-
 /* ------------------------------------------------------------------ */
 /* Cron: purge expired sessions                                        */
 
@@ -177,11 +165,6 @@ static int auth_create(dk_plugin_ctx *p, void **out, dk_err *err)
     const dk_core *core = dk_plugin_core(p);
     a->db = dk_plugin_db(p);
     a->log = dk_plugin_log(p);
-    a->rl = core->ratelimit;
-    if (a->rl == NULL) {
-        a->rl = dk_ratelimit_new(NULL);
-        a->rl_owned = true;
-    }
     a->cron = core->cron;
     if (a->cron == NULL) {
         dk_cron_options co;
@@ -191,11 +174,7 @@ static int auth_create(dk_plugin_ctx *p, void **out, dk_err *err)
         a->cron = dk_cron_new(&co);
         a->cron_owned = true;
     }
-    if (a->rl == NULL || a->cron == NULL) {
-        if (a->rl_owned)
-            dk_ratelimit_free(a->rl);
-        if (a->cron_owned)
-            dk_cron_free(a->cron);
+    if (a->cron == NULL) {
         free(a);
         return DK_ENOMEM;
     }
@@ -230,8 +209,6 @@ static void auth_destroy(dk_plugin_ctx *p, void *service)
     auth_svc *a = service;
     if (a->cron_owned)
         dk_cron_free(a->cron);
-    if (a->rl_owned)
-        dk_ratelimit_free(a->rl);
     free(a);
 }
 
@@ -243,9 +220,7 @@ static const dk_plugin auth_plugin = {
     .init = auth_init,
     .teardown = auth_teardown,
     .migrations = auth_migrations,
-    .middleware = (const dk_plugin_middleware[]){{"auth", auth_mw},
-                                                 {"authRateLimit", auth_ratelimit_mw},
-                                                 {0}},
+    .middleware = (const dk_plugin_middleware[]){{"auth", auth_mw}, {0}},
     .events = (const char *const[]){"user.signedUp", NULL},
 };
 
@@ -382,7 +357,7 @@ int board_auth_routes(dk_app *app)
     snprintf(limit, sizeof(limit),
              "{\"limit\":%d,\"window\":\"1m\",\"keyBy\":\"ip\",\"keyPrefix\":\"auth.login\"}",
              board_cfg.login_limit);
-    rc |= dk_router_use(pub, "authRateLimit", limit);
+    rc |= dk_router_use(pub, "rateLimit", limit); /* the core's middleware */
     rc |= dk_route_typed(pub, "login", CREDENTIALS, USER_OUT, auth_login, NULL);
     rc |= dk_app_use(app, pub);
 
