@@ -304,6 +304,8 @@ export class SseConnection {
         if (this.#closed)
             return;
         this.#closed = true;
+        this.connected = false;
+        this.clientId = null;
         if (this.#timer !== null)
             clearTimeout(this.#timer);
         this.#timer = null;

@@ -431,6 +431,8 @@ export class SseConnection<E extends object = Record<string, unknown>> {
     disconnect(): void {
         if (this.#closed) return;
         this.#closed = true;
+        this.connected = false;
+        this.clientId = null;
         if (this.#timer !== null) clearTimeout(this.#timer);
         this.#timer = null;
         this.#abort?.abort();

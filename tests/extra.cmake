@@ -10,6 +10,19 @@ if(TARGET test_jobs)
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/db/with-postgres.sh $<TARGET_FILE:test_jobs>)
   set_tests_properties(unit.test_jobs_pg PROPERTIES TIMEOUT 180 LABELS "unit;pg")
 endif()
+# TypeScript client: generator driver (until the donkey CLI calls it) and the
+# end-to-end test (npm ci, tsc --strict, node --test against conformance).
+if(EXISTS ${CMAKE_SOURCE_DIR}/cli/gen_client.c)
+  include(${CMAKE_SOURCE_DIR}/client/embed.cmake)
+  add_executable(dk_gen_client_test ${CMAKE_CURRENT_SOURCE_DIR}/client/gen_main.c
+                 ${CMAKE_SOURCE_DIR}/cli/gen_client.c)
+  target_include_directories(dk_gen_client_test PRIVATE ${CMAKE_SOURCE_DIR}/cli)
+  target_link_libraries(dk_gen_client_test PRIVATE PkgConfig::JANSSON)
+  dk_client_runtime_embed(dk_gen_client_test)
+  add_test(NAME client.ts
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/client/run.sh ${CMAKE_BINARY_DIR})
+  set_tests_properties(client.ts PROPERTIES TIMEOUT 300 LABELS client)
+endif()
 
 # Plugin manager / migration tests against PostgreSQL as well.
 if(TARGET test_plugin)
