@@ -105,7 +105,8 @@ typedef struct cli_var {
 
 /** Renders `tmpl`: {{key}} is replaced by its value, {{#key}}...{{/key}} kept
  *  only when key is true, {{^key}}...{{/key}} only when false; a section tag
- *  alone on its line removes that line. Unknown keys render empty. Caller
+ *  alone on its line removes that line. Unknown keys render empty; braces
+ *  around anything but a name ({{0}}) are plain text. Caller
  *  frees; NULL when out of memory or on an unbalanced section. */
 char *cli_render(const char *tmpl, const cli_var *vars, size_t nvars);
 
