@@ -210,7 +210,10 @@ int cli_cmd_init(int argc, char **argv)
         return rc;
     if (npos == 0)
         return cli_error(CLI_USAGE, cmd, "missing project name (usage: donkey init NAME)");
-    const char *dir = pos[0];
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", pos[0]);
+    for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--)
+        dir[n - 1] = '\0';
     const char *slash = strrchr(dir, '/');
     const char *name = slash ? slash + 1 : dir;
     if (!cli_valid_name(name))
