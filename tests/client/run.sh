@@ -2,7 +2,9 @@
 # End-to-end test of the TypeScript client (CTest: client.ts).
 #   bash tests/client/run.sh BUILD_DIR
 # Needs a built tree (conformance app, dk_gen_client_test), Node 20+ and npm.
-# Steps: npm ci in client/ (pinned TypeScript), check client/runtime.js is
+# The conformance client is generated with the donkey CLI when it is built
+# (else with the driver tests/client/gen_main.c), the schema fixture with the
+# driver. Steps: npm ci in client/ (pinned TypeScript), check client/runtime.js is
 # up to date, generate clients, tsc --strict --noEmit, start conformance on a
 # free port, node --test tests/client/*.test.mjs against it.
 set -euo pipefail
@@ -31,7 +33,20 @@ echo "== npm ci (client/)"
 
 echo "== generate"
 "$conformance" --routes-json > "$work/routes.json"
-"$gen" "$work/routes.json" "$work/gen"
+cli="$build/cli/donkey"
+if [ -x "$cli" ]; then
+    # The real command: donkey generate client --server BIN --out DIR.
+    "$cli" generate client --server "$conformance" --out "$work/gen" > /dev/null
+    "$gen" "$work/routes.json" "$work/gen-driver"
+    for f in index.ts index.js; do
+        cmp -s "$work/gen/$f" "$work/gen-driver/$f" || { echo "CLI and driver differ: $f"; exit 1; }
+    done
+    if "$cli" generate client --server "$conformance" --out "$work/gen" 2>/dev/null; then
+        echo "donkey generate client overwrote existing files without --force"; exit 1
+    fi
+else
+    "$gen" "$work/routes.json" "$work/gen"
+fi
 for f in index.ts runtime.ts index.js runtime.js; do
     test -s "$work/gen/$f" || { echo "missing $work/gen/$f"; exit 1; }
 done
