@@ -2,7 +2,7 @@
 # Installs every Debian package donkey needs to build, test and benchmark.
 # Safe to re-run; uses sudo when not root.
 set -euo pipefail
-PKGS=(build-essential cmake pkg-config clang python3
+PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev python3
       libh2o-evloop-dev libh2o-dev libuv1-dev libjansson-dev libpcre2-dev
       libsqlite3-dev libpq-dev libssl-dev libhiredis-dev libsodium-dev
       libcmocka-dev libcurl4-openssl-dev

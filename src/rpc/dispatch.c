@@ -34,7 +34,8 @@ char *dk__arena_strndup(dk__arena *a, const char *s, size_t len)
 {
     char *p = dk__arena_alloc(a, len + 1);
     if (p != NULL) {
-        memcpy(p, s, len);
+        if (len > 0) /* s may be NULL when len is 0 (h2o: an obs-fold header line) */
+            memcpy(p, s, len);
         p[len] = '\0';
     }
     return p;
