@@ -601,7 +601,9 @@ static void t_recovery(void **state)
 {
     fixture *f = *state;
     f->jobs = make_jobs(f);
-    slow s = {.ms = 600};
+    /* Long enough that the handler is surely still running when stop() is
+     * called, even on a loaded machine. */
+    slow s = {.ms = 2500};
     dk_jobs_register(f->jobs, "s", h_slow, &s, NULL);
     dk_jobs_start(f->jobs, NULL);
     int64_t id = enqueue(f->jobs, "s", NULL, 0, 0);
@@ -613,7 +615,8 @@ static void t_recovery(void **state)
     json_decref(job);
     dk_jobs_free(f->jobs); /* the abandoned handler finishes on its own */
     f->jobs = NULL;
-    sleep_ms(700);
+    for (int waited = 0; atomic_load(&s.done) == 0 && waited < 10000; waited += 20)
+        sleep_ms(20);
     assert_int_equal(atomic_load(&s.done), 1);
 
     /* A "crash": rows left running, e.g. by kill -9, seen by a new process. */
