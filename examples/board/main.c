@@ -54,7 +54,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "board: %s\n", err.message);
         return 2;
     }
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every board option takes a value */
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         long long n = 0;
@@ -74,7 +74,6 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
-        i++;
     }
     if (sodium_init() < 0) {
         fprintf(stderr, "board: libsodium failed to initialise\n");
