@@ -526,8 +526,13 @@ const char *dk_response_body(dk_response *res, size_t *len)
 {
     if (res->json != NULL) {
         if (res->json_text == NULL) {
-            res->json_text = json_dumps(res->json, JSON_COMPACT | JSON_ENCODE_ANY);
-            res->json_len = res->json_text ? strlen(res->json_text) : 0;
+            dk__buf out = {0};
+            if (dk__json_write(&out, res->json) == 0 && out.data != NULL) {
+                res->json_text = out.data; /* ownership moves to the response */
+                res->json_len = out.len;
+            } else {
+                dk__buf_free(&out);
+            }
         }
         if (len)
             *len = res->json_len;

@@ -20,6 +20,11 @@ int dk__buf_appendf(dk__buf *b, const char *fmt, ...) __attribute__((format(prin
 int dk__buf_appends(dk__buf *b, const char *s);
 void dk__buf_free(dk__buf *b);
 
+/** Appends the compact JSON text of `v` (as json_dumps with JSON_COMPACT |
+ *  JSON_ENCODE_ANY would) to `b`. Returns 0 or DK_ENOMEM (b unchanged). */
+struct json_t;
+int dk__json_write(dk__buf *b, const struct json_t *v);
+
 /** strdup that accepts NULL (returns NULL). */
 char *dk__strdup(const char *s);
 
