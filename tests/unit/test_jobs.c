@@ -608,6 +608,12 @@ static void t_recovery(void **state)
     dk_jobs_start(f->jobs, NULL);
     int64_t id = enqueue(f->jobs, "s", NULL, 0, 0);
     json_decref(wait_status(f->jobs, id, "running", 1000));
+    /* `running` in the table means claimed; wait until the handler itself is
+     * executing (a claimed job whose handler has not started yet is simply
+     * returned to the queue by stop()). */
+    for (int waited = 0; atomic_load(&s.now) == 0 && waited < 5000; waited += 5)
+        sleep_ms(5);
+    assert_int_equal(atomic_load(&s.now), 1);
     assert_int_equal(dk_jobs_stop(f->jobs, 50), DK_EBUSY);
     json_t *job = NULL;
     assert_int_equal(dk_jobs_get(f->jobs, id, &job), 0);
