@@ -41,7 +41,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     o.install_signals = false;
     o.log_level = DK_LOG_ERROR;
     o.max_body_bytes = 64 * 1024;
-    o.read_timeout_ms = 2000;
+    o.read_timeout_ms = 300; /* incomplete requests: h2o waits for the rest until then */
     app = dk_app_new(&o);
     dk_router *r = dk_router_new("conf");
     if (app == NULL || r == NULL || conf_foundation_routes(r) != 0)
@@ -108,8 +108,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* anything sent back starts as an HTTP response */
     static const char ok[] = "POST /conf.echo HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\n"
                              "Connection: close\r\n\r\n{\"name\":\"ok\"}";
-    n = exchange(ok, sizeof(ok) - 1, out, sizeof(out));
-    if (n < 12 || memcmp(out, "HTTP/1.1 200", 12) != 0)
-        abort(); /* the server must still answer normal requests */
+    /* The server must still answer normal requests. Up to three tries: a
+     * single miss was seen once under libFuzzer's leak check, which stops
+     * every thread (the server's too) while it scans. */
+    for (int tries = 0;; tries++) {
+        n = exchange(ok, sizeof(ok) - 1, out, sizeof(out));
+        if (n >= 12 && memcmp(out, "HTTP/1.1 200", 12) == 0)
+            break;
+        if (tries == 2)
+            abort();
+    }
     return 0;
 }

@@ -18,5 +18,7 @@ int conf_services(dk_app *app, dk_router *r);
 int conf_realtime(dk_app *app, dk_router *r);
 /* jobs.c: conf.job, conf.jobGet and the confJobs plugin (called from conf_realtime). */
 int conf_jobs(dk_app *app, dk_router *r);
+/* hardening.c: conf.hardening.log (log redaction). */
+int conf_hardening(dk_app *app, dk_router *r);
 
 #endif

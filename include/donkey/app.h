@@ -192,7 +192,13 @@ DK_API void dk_app_options_init(dk_app_options *o);
 
 /** Consumes the standard flags from argv (--port N, --db URL, --redis URL,
  *  --threads N, --trust-proxy CIDR (repeatable, up to 16), --routes-json,
- *  --host H, --log-level L, --log-format F) and environment
+ *  --host H, --log-level L, --log-format F; limits, see docs/security.md:
+ *  --max-body BYTES, --max-header-bytes BYTES, --max-headers N (1..100),
+ *  --max-connections N, --read-timeout DUR, --idle-timeout DUR,
+ *  --shutdown-grace DUR, --max-json-depth N, --max-json-string BYTES,
+ *  --max-sse-clients N, --max-sse-per-channel N (these two set
+ *  DK_SSE_MAX_CLIENTS / DK_SSE_MAX_PER_CHANNEL); BYTES takes a k or m suffix,
+ *  DUR is "500ms", "10s" or milliseconds) and environment
  *  (DONKEY_DATABASE_URL, DONKEY_REDIS_URL, PORT). Recognised flags are removed
  *  and *argc updated; others are left for the application. Strings point into
  *  argv/environ. Returns 0, or DK_EINVAL with `err` (bad value). */

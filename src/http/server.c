@@ -52,6 +52,7 @@ struct dk__server {
     worker *workers;
     int nworkers;
     int trusted_n;
+    atomic_int conns; /* open connections, all workers (max_connections) */
 };
 
 /* ---- shared buffers ---- */
@@ -473,6 +474,20 @@ static void send_response(h2o_req_t *hreq, dk_response *res, dk_stream **stream_
     h2o_send_inline(hreq, body, len);
 }
 
+static bool over_header_limits(const dk_app *app, const h2o_req_t *hreq)
+{
+    const dk_app_options *o = &app->opts;
+    if (o->max_headers > 0 && hreq->headers.size > (size_t)o->max_headers)
+        return true;
+    if (o->max_header_bytes == 0)
+        return false;
+    /* Request line plus "name: value\r\n" for each header. */
+    size_t n = hreq->method.len + hreq->path.len + 12;
+    for (size_t i = 0; i < hreq->headers.size; i++)
+        n += hreq->headers.entries[i].name->len + hreq->headers.entries[i].value.len + 4;
+    return n > o->max_header_bytes;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *hreq)
 {
     worker *w = tl_worker;
@@ -507,7 +522,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *hreq)
     dk__ctx_init(&ctx, app, &req, &res);
     peer_ip(app, hreq, &req, &ctx);
 
-    if (atomic_load(&w->stop_accepting)) {
+    if (over_header_limits(app, hreq)) {
+        /* h2o itself refuses more than 100 headers or ~400 KiB of head (400);
+         * below that donkey applies max_headers / max_header_bytes. */
+        dk_fail_error(&ctx, dk_error_new(431, "REQUEST_HEADER_FIELDS_TOO_LARGE",
+                                         "Request header fields too large", NULL));
+        dk__render_failure(&ctx, &res, DK_EHTTP);
+        hreq->http1_is_persistent = 0;
+    } else if (atomic_load(&w->stop_accepting)) {
         dk_fail(&ctx, 503, "Server is shutting down");
         dk__render_failure(&ctx, &res, DK_EHTTP);
         dk_response_set_header(&res, "Connection", "close");
@@ -526,9 +548,15 @@ static int on_req(h2o_handler_t *self, h2o_req_t *hreq)
 
 /* ---- workers ---- */
 
+static void on_conn_close(void *data)
+{
+    atomic_fetch_sub(&((dk__server *)data)->conns, 1);
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     worker *w = listener->data;
+    dk__server *srv = w->srv;
     if (err != NULL)
         return;
     for (int i = 0; i < 16; i++) {
@@ -536,6 +564,20 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         if (sock == NULL)
             return;
         int fd = h2o_socket_get_fd(sock);
+        int max = srv->app->opts.max_connections;
+        if (max > 0 && atomic_load(&srv->conns) >= max) {
+            /* Over the limit: a plain 503 (cleartext only), then close. */
+            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+                                       "Content-Type: text/plain\r\nContent-Length: 20\r\n\r\n"
+                                       "too many connections";
+            if (srv->ssl == NULL && send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT))
+                shutdown(fd, SHUT_WR);
+            h2o_socket_close(sock);
+            continue;
+        }
+        atomic_fetch_add(&srv->conns, 1);
+        sock->on_close.cb = on_conn_close;
+        sock->on_close.data = srv;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         h2o_accept(&w->accept_ctx, sock);
@@ -659,7 +701,11 @@ int dk__server_start(dk_app *app, dk_err *err)
     app->server = srv;
     h2o_config_init(&srv->config);
     srv->config.max_request_entity_size = app->opts.max_body_bytes;
-    srv->config.http1.req_timeout = app->opts.read_timeout_ms;
+    /* h2o 2.2 has one HTTP/1 timer for "waiting for a request": it covers the
+     * idle time on a keep-alive connection and reading the whole head and
+     * body (not reset by each byte). It closes without a response. */
+    uint64_t rt = app->opts.read_timeout_ms, it = app->opts.idle_timeout_ms;
+    srv->config.http1.req_timeout = it > 0 && it < rt ? it : rt;
     srv->config.http1.upgrade_to_http2 = app->opts.http2 ? 1 : 0;
     srv->config.http2.idle_timeout = app->opts.idle_timeout_ms;
     srv->config.server_name = h2o_iovec_init(H2O_STRLIT("donkey"));

@@ -43,6 +43,25 @@ static int parse_int(const char *s, int lo, int hi, int *out)
     return 0;
 }
 
+/* A byte count: digits with an optional k/K (KiB) or m/M (MiB) suffix. */
+static int parse_size(const char *s, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || v < 1)
+        return DK_EINVAL;
+    long long mul = 1;
+    if (*end == 'k' || *end == 'K')
+        mul = 1024, end++;
+    else if (*end == 'm' || *end == 'M')
+        mul = 1024 * 1024, end++;
+    if (*end != '\0' || v > (1LL << 40) / mul)
+        return DK_EINVAL;
+    *out = v * mul;
+    return 0;
+}
+
 int dk_app_options_parse(dk_app_options *o, int *argc, char **argv, dk_err *err)
 {
     static const char *trusted[17];
@@ -100,6 +119,55 @@ int dk_app_options_parse(dk_app_options *o, int *argc, char **argv, dk_err *err)
                 o->log_format = DK_LOG_PRETTY;
             else
                 return dk_err_set(err, DK_EINVAL, "--log-format must be pretty|json");
+        } else if (strcmp(a, "--max-body") == 0 || strcmp(a, "--max-header-bytes") == 0 ||
+                   strcmp(a, "--max-json-string") == 0) {
+            NEED_VALUE();
+            long long b;
+            if (parse_size(v, &b) < 0)
+                return dk_err_set(err, DK_EINVAL, "%s must be a byte count >= 1, got '%s'", a, v);
+            if (strcmp(a, "--max-body") == 0)
+                o->max_body_bytes = (size_t)b;
+            else if (strcmp(a, "--max-header-bytes") == 0)
+                o->max_header_bytes = (size_t)b;
+            else
+                o->max_json_string = (size_t)b;
+        } else if (strcmp(a, "--max-headers") == 0) {
+            NEED_VALUE();
+            if (parse_int(v, 1, 100, &o->max_headers) < 0)
+                return dk_err_set(err, DK_EINVAL, "--max-headers must be 1..100, got '%s'", v);
+        } else if (strcmp(a, "--max-connections") == 0) {
+            NEED_VALUE();
+            if (parse_int(v, 1, 1000000, &o->max_connections) < 0)
+                return dk_err_set(err, DK_EINVAL, "--max-connections must be 1..1000000, got '%s'",
+                                  v);
+        } else if (strcmp(a, "--max-json-depth") == 0) {
+            NEED_VALUE();
+            if (parse_int(v, 1, 1000, &o->max_json_depth) < 0)
+                return dk_err_set(err, DK_EINVAL, "--max-json-depth must be 1..1000, got '%s'", v);
+        } else if (strcmp(a, "--read-timeout") == 0 || strcmp(a, "--idle-timeout") == 0 ||
+                   strcmp(a, "--shutdown-grace") == 0) {
+            NEED_VALUE();
+            uint64_t ms;
+            bool grace = strcmp(a, "--shutdown-grace") == 0;
+            if (dk_duration_parse(v, &ms, NULL) < 0 || (ms == 0 && !grace))
+                return dk_err_set(err, DK_EINVAL, "%s must be a duration (500ms, 10s), got '%s'", a,
+                                  v);
+            if (strcmp(a, "--read-timeout") == 0)
+                o->read_timeout_ms = ms;
+            else if (!grace)
+                o->idle_timeout_ms = ms;
+            else
+                o->shutdown_grace_ms = ms;
+        } else if (strcmp(a, "--max-sse-clients") == 0 ||
+                   strcmp(a, "--max-sse-per-channel") == 0) {
+            /* The SSE service reads its limits from the environment. */
+            NEED_VALUE();
+            int n;
+            if (parse_int(v, 1, 100000000, &n) < 0)
+                return dk_err_set(err, DK_EINVAL, "%s must be a number >= 1, got '%s'", a, v);
+            setenv(strcmp(a, "--max-sse-clients") == 0 ? "DK_SSE_MAX_CLIENTS"
+                                                       : "DK_SSE_MAX_PER_CHANNEL",
+                   v, 1);
         } else if (strcmp(a, "--routes-json") == 0) {
             o->routes_json = true;
         } else {
