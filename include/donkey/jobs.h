@@ -170,6 +170,15 @@ DK_API int dk_jobs_stop(dk_jobs *jobs, int64_t timeout_ms);
 /** Number of handlers running right now. */
 DK_API int dk_jobs_running(dk_jobs *jobs);
 
+/** Tells the queue that due jobs may be waiting that it did not enqueue
+ *  itself (another instance did: the PostgreSQL listener calls this on
+ *  NOTIFY), so an idle worker looks at the table now rather than at its next
+ *  poll. In `shared` mode on PostgreSQL, dk_jobs_enqueue() sends
+ *  NOTIFY donkey_jobs after storing a job due now (within the caller's
+ *  transaction, if any, so it is delivered at commit). No-op when the queue
+ *  is not started. Any thread. */
+DK_API void dk_jobs_wake(dk_jobs *jobs);
+
 /* ------------------------------------------------------------------ */
 /* Inside a handler. `jc` is valid for the handler call only.          */
 

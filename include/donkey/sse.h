@@ -48,6 +48,21 @@ typedef struct dk_sse_backend {
     /** Runs once at dk_sse_free(), or right away if dk_sse_new() fails. */
     void (*destroy)(void *user);
     void *user;
+    /** Optional; when set it replaces `publish` and makes the back end the
+     *  cluster's sequencer. Called once per local dk_sse_broadcast*() before
+     *  local delivery, on the broadcasting thread, while the service holds
+     *  its send lock, so the order in which broadcasts are published is the
+     *  order in which this instance's clients get them. It must be quick and
+     *  bounded in time (it delays every broadcast of this instance). `id` is
+     *  the caller's id (NULL or "" when none). On 0 the back end may write a
+     *  cluster-wide id (unique and increasing, at most `out_len` - 1
+     *  characters, no CR/LF) into `out_id`, used when the caller gave none
+     *  (leave it "" to let the service generate one); other instances should
+     *  call dk_sse_deliver_remote() with that id. A negative return fails the
+     *  broadcast with that code (nothing is delivered), e.g. DK_EUNAVAILABLE
+     *  when the shared store cannot be reached. */
+    int (*publish_ordered)(void *user, const char *channel, const char *event, const char *data,
+                           size_t len, const char *id, char *out_id, size_t out_len);
 } dk_sse_backend;
 
 typedef struct dk_sse_options {

@@ -113,6 +113,7 @@ static const char SQL_RECOVER_ALL[] =
 static const char SQL_RECOVER_EXPIRED[] =
     "UPDATE donkey_jobs SET status = 'pending', error = ?, locked_by = NULL,"
     " lease_until = NULL WHERE status = 'running' AND lease_until < ?";
+static const char SQL_NOTIFY[] = "NOTIFY donkey_jobs";
 static const char SQL_NEXT_DUE[] =
     "SELECT MIN(run_at) AS t FROM donkey_jobs WHERE status IN ('pending', 'scheduled')";
 static const char SQL_GET[] = "SELECT " JOB_COLUMNS " FROM donkey_jobs WHERE id = ?";
@@ -1098,6 +1099,21 @@ int dk_jobs_stop(dk_jobs *jobs, int64_t timeout_ms)
     return abandoned > 0 ? DK_EBUSY : 0;
 }
 
+void dk_jobs_wake(dk_jobs *jobs)
+{
+    if (jobs == NULL)
+        return;
+    pthread_mutex_lock(&jobs->lock);
+    if (jobs->started) {
+        jobs->dirty = true;
+        jobs->refresh_due = true;
+        jobs->work_gen++;
+        if (jobs->idle > 0 && !jobs->claiming)
+            pthread_cond_signal(&jobs->wake);
+    }
+    pthread_mutex_unlock(&jobs->lock);
+}
+
 int dk_jobs_running(dk_jobs *jobs)
 {
     pthread_mutex_lock(&jobs->lock);
@@ -1143,6 +1159,10 @@ int dk_jobs_enqueue(dk_jobs *jobs, const char *name, const json_t *data,
     rc = write_exec(jobs, jobs->sqlite ? SQL_INSERT_SQLITE : SQL_INSERT_PG, params, NULL, &id);
     if (rc < 0)
         return rc;
+    /* Other instances' listeners wake up (src/adapters/pg_notify.c); without
+     * it they would find the job at their next poll. */
+    if (!later && jobs->o.shared && !jobs->sqlite)
+        dk_db_exec(db_of(jobs), SQL_NOTIFY, NULL, NULL, NULL);
 
     pthread_mutex_lock(&jobs->lock);
     if (later) {

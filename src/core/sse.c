@@ -637,7 +637,26 @@ static int deliver(dk_sse *sse, const char *channel, const char *event, const ch
     pthread_mutex_lock(&sse->send_lock);
     uint64_t seq = sse->seq + 1;
     const char *use_id = id;
-    if ((id == NULL || id[0] == '\0') && sse->o.auto_ids) {
+    char cluster_id[DK_SSE_ID_LEN];
+    cluster_id[0] = '\0';
+    if (publish && sse->backend.publish_ordered != NULL) {
+        /* The shared store orders broadcasts (and may name them) before
+         * anyone sees them; see dk_sse_backend.publish_ordered. */
+        int prc = sse->backend.publish_ordered(sse->backend.user, channel, event, data, len, id,
+                                               cluster_id, sizeof(cluster_id));
+        if (prc < 0) {
+            pthread_mutex_unlock(&sse->send_lock);
+            if (sse->o.logger != NULL)
+                dk_logf(sse->o.logger, DK_LOG_WARN, "SSE: back end publish failed: %s",
+                        dk_strerror(prc));
+            return prc;
+        }
+        cluster_id[sizeof(cluster_id) - 1] = '\0';
+        if ((id == NULL || id[0] == '\0') && cluster_id[0] != '\0' &&
+            dk_sse_check_field(cluster_id) == 0)
+            use_id = cluster_id;
+    }
+    if ((use_id == NULL || use_id[0] == '\0') && sse->o.auto_ids) {
         snprintf(idbuf, sizeof(idbuf), "%" PRIu64, seq);
         use_id = idbuf;
     }
@@ -674,7 +693,7 @@ static int deliver(dk_sse *sse, const char *channel, const char *event, const ch
     failures_finish(sse, &f);
     if (rc < 0)
         return rc;
-    if (publish && sse->backend.publish != NULL) {
+    if (publish && sse->backend.publish != NULL && sse->backend.publish_ordered == NULL) {
         int prc = sse->backend.publish(sse->backend.user, channel, event, data, len, use_id);
         if (prc < 0 && sse->o.logger != NULL)
             dk_logf(sse->o.logger, DK_LOG_ERROR, "SSE: back end publish failed: %s",

@@ -3,9 +3,18 @@
  * Created with the app (not started): loop, cache, events, rate limiter,
  * cron, jobs, SSE. Start: plugins (database, migrations, services, init
  * hooks), then cron and jobs. Quiesce at shutdown: housekeeping, cron, jobs
- * (grace period), SSE. Free in reverse dependency order, the loop last. */
+ * (grace period), SSE. Free in reverse dependency order, the loop last.
+ *
+ * Back ends are chosen by URL: with a Redis URL (--redis, DONKEY_REDIS_URL,
+ * dk_app_options.redis_url) cache, rate limiter, events, SSE and cron claims
+ * use Redis (src/adapters/redis_*.c); with a PostgreSQL database the job
+ * queue runs in shared mode (leases, SKIP LOCKED claims) and a LISTEN
+ * connection wakes it on NOTIFY (src/adapters/pg_notify.c). Otherwise
+ * everything stays in memory / SQLite as for a single instance. */
 #include <uv.h>
 
+#include "../adapters/pg_notify.h"
+#include "../adapters/redis.h"
 #include "../internal.h"
 #include "donkey/cache.h"
 #include "donkey/cron.h"
@@ -16,12 +25,23 @@
 #include "donkey/ratelimit.h"
 #include "donkey/sse.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-/* Periodic housekeeping on the service loop: reclaim expired cache entries. */
+/* Periodic housekeeping on the service loop (reclaim expired cache entries),
+ * and the shared-state clients behind the back ends. */
 typedef struct housekeeping {
     uv_timer_t timer;
     dk_app *app;
+    char instance[96];          /* this process in the cluster: host-pid-random */
+    dk__redis *redis;           /* NULL: in-memory services */
+    dk_events_backend events_be; /* copies, to start their readers */
+    dk_sse_backend sse_be;
+    dk__pg_listener *listener;  /* jobs wake-up on PostgreSQL NOTIFY */
+    bool pg;                    /* the database URL is PostgreSQL */
+    char error[300];            /* configuration problem reported by start */
 } housekeeping;
 
 static housekeeping *hk_of(dk_app *app)
@@ -70,6 +90,22 @@ static uint64_t env_num(const char *name, uint64_t def)
     return *end == '\0' ? (uint64_t)n : def;
 }
 
+static void make_instance_id(char *out, size_t len)
+{
+    char host[64] = "host";
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    char uuid[37];
+    dk_uuid_v4(uuid);
+    snprintf(out, len, "%s-%ld-%.8s", host, (long)getpid(), uuid);
+}
+
+static bool is_postgres_url(const char *url)
+{
+    return url != NULL &&
+           (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0);
+}
+
 int dk__services_new(dk_app *app)
 {
     dk_core *c = &app->core;
@@ -79,31 +115,69 @@ int dk__services_new(dk_app *app)
     app->housekeeping = calloc(1, sizeof(housekeeping));
     if (app->housekeeping == NULL)
         return DK_ENOMEM;
-    hk_of(app)->app = app;
+    housekeeping *hk = hk_of(app);
+    hk->app = app;
+    make_instance_id(hk->instance, sizeof(hk->instance));
+    hk->pg = is_postgres_url(app->db_url);
+
+    if (app->redis_url != NULL && app->redis_url[0] != '\0') {
+        dk_err err = {0};
+        if (dk__redis_new(app->redis_url, hk->instance, c->loop, c->logger, &hk->redis, &err) < 0)
+            snprintf(hk->error, sizeof(hk->error), "%s", err.message);
+    }
+    dk__redis *rd = hk->redis;
+    int rc = 0;
 
     dk_cache_options co;
     dk_cache_options_init(&co);
-    c->cache = dk_cache_new(&co);
+    if (rd != NULL) {
+        dk_cache_backend cb;
+        rc = dk__redis_cache_backend(rd, &cb);
+        c->cache = rc == 0 ? dk_cache_new_with_backend(&co, &cb) : NULL;
+    } else {
+        c->cache = dk_cache_new(&co);
+    }
 
     dk_events_options eo;
     dk_events_options_init(&eo);
     eo.logger = c->logger;
     eo.loop = c->loop;
-    c->events = dk_events_new(&eo);
+    if (rd != NULL && dk__redis_events_backend(rd, &c->events, eo.history_size,
+                                               &hk->events_be) == 0)
+        eo.backend = &hk->events_be;
+    c->events = rd == NULL || eo.backend != NULL ? dk_events_new(&eo) : NULL;
 
     dk_ratelimit_options ro;
     dk_ratelimit_options_init(&ro);
-    c->ratelimit = dk_ratelimit_new(&ro);
+    if (rd != NULL) {
+        dk_ratelimit_backend rb;
+        rc = dk__redis_ratelimit_backend(rd, &rb);
+        c->ratelimit = rc == 0 ? dk_ratelimit_new_with_backend(&ro, &rb) : NULL;
+    } else {
+        c->ratelimit = dk_ratelimit_new(&ro);
+    }
 
     dk_cron_options cro;
     dk_cron_options_init(&cro);
     cro.loop = c->loop;
     cro.logger = c->logger;
-    c->cron = dk_cron_new(&cro);
+    if (rd != NULL) {
+        dk_cron_backend crb;
+        rc = dk__redis_cron_backend(rd, &crb);
+        c->cron = rc == 0 ? dk_cron_new_with_backend(&cro, &crb) : NULL;
+    } else {
+        c->cron = dk_cron_new(&cro);
+    }
 
     dk_jobs_options jo;
     dk_jobs_options_init(&jo);
     jo.core = c; /* database, events and logger are read from the core */
+    jo.instance_id = hk->instance;
+    /* Several instances may share a PostgreSQL queue: claim with leases and
+     * only take back the running jobs whose lease expired. */
+    jo.shared = hk->pg;
+    jo.lease_ms = env_ms("DK_JOBS_LEASE_MS", jo.lease_ms);
+    jo.poll_interval_ms = env_ms("DK_JOBS_POLL_MS", jo.poll_interval_ms);
     c->jobs = dk_jobs_new(&jo);
 
     dk_sse_options so;
@@ -116,13 +190,22 @@ int dk__services_new(dk_app *app)
     so.max_clients = (size_t)env_num("DK_SSE_MAX_CLIENTS", so.max_clients);
     so.max_clients_per_channel = (size_t)env_num("DK_SSE_MAX_PER_CHANNEL",
                                                  so.max_clients_per_channel);
-    c->sse = dk_sse_new(&so);
+    if (rd != NULL &&
+        dk__redis_sse_backend(rd, &c->sse, (size_t)env_num("DK_SSE_STREAM_MAX", 10000),
+                              so.replay_max_age_ms, &hk->sse_be) == 0)
+        so.backend = &hk->sse_be;
+    c->sse = rd == NULL || so.backend != NULL ? dk_sse_new(&so) : NULL;
 
     if (c->cache == NULL || c->events == NULL || c->ratelimit == NULL || c->cron == NULL ||
         c->jobs == NULL || c->sse == NULL)
         return DK_ENOMEM;
     /* The built-in middleware: names are resolved at start-up like any other. */
     return dk_app_add_middleware(app, "rateLimit", dk_ratelimit_middleware, c->ratelimit);
+}
+
+static void wake_jobs(void *user)
+{
+    dk_jobs_wake(user);
 }
 
 int dk__app_prepare(dk_app *app, dk_err *err)
@@ -136,6 +219,9 @@ int dk__app_prepare(dk_app *app, dk_err *err)
 int dk__services_start(dk_app *app, dk_err *err)
 {
     dk_core *c = &app->core;
+    housekeeping *hk = hk_of(app);
+    if (hk->error[0] != '\0')
+        return dk_err_set(err, DK_EINVAL, "%s", hk->error);
     int rc = dk__plugins_start(app, err);
     if (rc < 0)
         return rc;
@@ -146,8 +232,32 @@ int dk__services_start(dk_app *app, dk_err *err)
     if (rc < 0)
         return dk_err_set(err, rc, "cron: cannot start: %s", dk_strerror(rc));
     dk_loop_call(c->loop, start_housekeeping, app);
-    json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s}", "database", dk_db_engine(c->db), "cache",
-                          "memory", "events", "memory", "rateLimit", "memory", "sse", "memory");
+
+    bool pg = strcmp(dk_db_engine(c->db), "postgres") == 0;
+    if (pg && hk->pg && hk->listener == NULL) {
+        hk->listener = dk__pg_listen_start(app->db_url, "donkey_jobs", wake_jobs, c->jobs,
+                                           c->logger);
+        if (hk->listener == NULL)
+            return dk_err_set(err, DK_ENOMEM, "jobs: cannot start the PostgreSQL listener");
+    }
+    const char *shared = hk->redis != NULL ? "redis" : "memory";
+    if (hk->redis != NULL) {
+        if (dk__redis_events_start(hk->redis, &hk->events_be) < 0 ||
+            dk__redis_sse_start(hk->redis, &hk->sse_be) < 0)
+            return dk_err_set(err, DK_ENOMEM, "redis: cannot start the readers");
+        /* Not fatal: requests that need Redis answer 503 until it is reachable. */
+        if (dk__redis_ping(hk->redis) < 0)
+            dk_logf(c->logger, DK_LOG_WARN, "[Redis] %s is not reachable yet; retrying",
+                    dk__redis_describe(hk->redis));
+    }
+    json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "database",
+                          dk_db_engine(c->db), "cache", shared, "events", shared, "rateLimit",
+                          shared, "sse", shared, "cron", shared,
+                          "jobs", pg ? (hk->pg ? "postgres (shared, LISTEN/NOTIFY)" : "postgres")
+                                     : dk_db_engine(c->db),
+                          "instance", hk->instance);
+    if (d != NULL && hk->redis != NULL)
+        json_object_set_new(d, "redis", json_string(dk__redis_describe(hk->redis)));
     dk_log(c->logger, DK_LOG_INFO, "Background services started (cron, jobs)", d);
     return 0;
 }
@@ -167,6 +277,13 @@ void dk__services_quiesce(dk_app *app, uint64_t deadline_ms)
         dk_jobs_stop(c->jobs, left);
     if (c->sse)
         dk_sse_shutdown(c->sse);
+    housekeeping *hk = hk_of(app);
+    if (hk != NULL) {
+        dk__pg_listen_stop(hk->listener);
+        hk->listener = NULL;
+        /* No remote event or broadcast is delivered from here on. */
+        dk__redis_stop_readers(hk->redis);
+    }
 }
 
 void dk__services_stop(dk_app *app)
@@ -177,6 +294,12 @@ void dk__services_stop(dk_app *app)
 void dk__services_free(dk_app *app)
 {
     dk_core *c = &app->core;
+    housekeeping *hk = hk_of(app);
+    if (hk != NULL) {
+        dk__pg_listen_stop(hk->listener);
+        hk->listener = NULL;
+        dk__redis_stop_readers(hk->redis);
+    }
     /* Jobs first: their handlers use the database the plugin manager closes. */
     dk_jobs_free(c->jobs);
     c->jobs = NULL;
@@ -193,6 +316,10 @@ void dk__services_free(dk_app *app)
     c->events = NULL;
     dk_cache_free(c->cache);
     c->cache = NULL;
+    if (hk != NULL) {
+        dk__redis_free(hk->redis); /* after every back end that uses it */
+        hk->redis = NULL;
+    }
     dk_loop_free(c->loop);
     c->loop = NULL;
     free(app->housekeeping);

@@ -323,7 +323,7 @@ static void on_destroy(void *user)
 static void test_backend_publish_and_remote(void **state)
 {
     pub_log log = {0};
-    dk_sse_backend be = {on_publish, on_destroy, &log};
+    dk_sse_backend be = {.publish = on_publish, .destroy = on_destroy, .user = &log};
     dk_sse_options o;
     dk_sse_options_init(&o);
     o.backend = &be;
