@@ -41,3 +41,15 @@ set_tests_properties(browser.board PROPERTIES TIMEOUT 300 LABELS "browser;nosan"
 add_test(NAME fuzz.all COMMAND bash ${CMAKE_SOURCE_DIR}/fuzz/run.sh)
 set_tests_properties(fuzz.all PROPERTIES LABELS "fuzz;nosan" TIMEOUT 900
   ENVIRONMENT "FUZZ_SECONDS=20;FUZZ_BUILD_DIR=${CMAKE_BINARY_DIR}/fuzz-build")
+# Scale-out: three conformance instances over one PostgreSQL and one Redis
+# (tests/cluster/run.sh starts both as throwaway servers).
+add_test(NAME cluster COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cluster/run.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(cluster PROPERTIES LABELS "cluster;nosan" TIMEOUT 600
+  ENVIRONMENT "DK_TEST_PG_PORT=54400")
+# The HTTP suites that use the database, on PostgreSQL (dk.py adds --db from DK_TEST_DB_URL).
+add_test(NAME http.pg
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/db/with-postgres.sh bash -c
+                 "DK_TEST_DB_URL=$DK_TEST_PG_URL exec ${Python3_EXECUTABLE} -m unittest -v test_plugins test_jobs"
+         WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/http)
+set_tests_properties(http.pg PROPERTIES TIMEOUT 600 LABELS "http;pg"
+  ENVIRONMENT "DK_BUILD_DIR=${CMAKE_BINARY_DIR};DK_SOURCE_DIR=${CMAKE_SOURCE_DIR};DK_TEST_PG_PORT=54450")

@@ -20,5 +20,7 @@ int conf_realtime(dk_app *app, dk_router *r);
 int conf_jobs(dk_app *app, dk_router *r);
 /* hardening.c: conf.hardening.log (log redaction). */
 int conf_hardening(dk_app *app, dk_router *r);
+/* cluster.c: job handlers counting executions, for tests/cluster. */
+int conf_cluster(dk_app *app, dk_router *r);
 
 #endif

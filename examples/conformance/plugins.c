@@ -65,7 +65,8 @@ static const char *const notes_deps[] = {"confauth", NULL};
 
 static const dk_migration notes_migrations[] = {
     {1, "create_notes",
-     "CREATE TABLE conf_notes (id INTEGER PRIMARY KEY AUTOINCREMENT, text TEXT NOT NULL)"},
+     /* Portable SQL (SQLite and PostgreSQL): ids are assigned by notes_add. */
+     "CREATE TABLE conf_notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)"},
     {0},
 };
 
@@ -104,7 +105,11 @@ static int notes_add(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
     const json_t *text = json_object_get(in, "text");
     json_t *params = json_pack("[O]", text);
     int64_t id = 0;
-    int rc = dk_db_exec(n->db, "INSERT INTO conf_notes (text) VALUES (?)", params, NULL, &id);
+    /* Portable id assignment; RETURNING id gives the id on PostgreSQL too. */
+    int rc = dk_db_exec(n->db,
+                        "INSERT INTO conf_notes (id, text) SELECT COALESCE(MAX(id), 0) + 1,"
+                        " CAST(? AS TEXT) FROM conf_notes RETURNING id",
+                        params, NULL, &id);
     json_decref(params);
     if (rc < 0)
         return dk_fail_code(ctx, rc, "cannot store the note");

@@ -12,6 +12,18 @@ BUILD = os.environ.get("DK_BUILD_DIR", os.path.join(os.path.dirname(__file__), "
 CONFORMANCE = os.path.join(BUILD, "examples", "conformance", "conformance")
 
 
+# When set (e.g. by the http.pg CTest entry), servers started without --db
+# use this PostgreSQL database instead of sqlite::memory:, emptied first so
+# each server starts from a blank database as with the in-memory default.
+TEST_DB_URL = os.environ.get("DK_TEST_DB_URL")
+
+
+def reset_test_db(url):
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c",
+                    "DROP SCHEMA public CASCADE; CREATE SCHEMA public;"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -32,7 +44,11 @@ class Server:
         e["NO_COLOR"] = "1"
         if env:
             e.update(env)
-        self.args = [binary, "--port", str(self.port)] + list(args)
+        args = list(args)
+        if TEST_DB_URL and "--db" not in args and not any(a.startswith("--db=") for a in args):
+            reset_test_db(TEST_DB_URL)
+            args += ["--db", TEST_DB_URL]
+        self.args = [binary, "--port", str(self.port)] + args
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, env=e)
         if wait:
             self.wait_ready()
