@@ -505,6 +505,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         dk_logf(rd->r->log, DK_LOG_DEBUG, "[Redis] reader %s connected", rd->name);
     }
     uv_timer_stop(&rd->watch);
+    rd->why[0] = '\0';
     rd->lost_at = 0;
     rd->connected_once = true;
     rd->backoff = BACKOFF_MIN_MS;
@@ -560,6 +561,7 @@ static void reader_connect(dk__redis_reader *rd)
     /* hiredis 0.14's libuv adapter drops poll errors (a refused connection
      * reports UV_EBADF and is never handed to hiredis), so a connection that
      * is not up in time is torn down and retried by the watchdog. */
+    snprintf(rd->why, sizeof(rd->why), "not connected within %d ms", CONNECT_TIMEOUT_MS);
     uv_timer_start(&rd->watch, on_watchdog, CONNECT_TIMEOUT_MS, 0);
 }
 
