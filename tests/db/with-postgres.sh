@@ -60,20 +60,36 @@ fi
 port_free() {
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
-port="${DK_TEST_PG_PORT:-54329}"
-for _ in $(seq 1 50); do
-    if port_free "$port"; then
-        break
-    fi
-    port=$((port + 1))
-done
+# Several of these scripts may start at once (ctest -j): pick a random port
+# and, should another server take it first, try again with another.
+pick_port() {
+    local p
+    for _ in $(seq 1 50); do
+        p=$((20000 + RANDOM % 30000))
+        if port_free "$p"; then
+            echo "$p"
+            return
+        fi
+    done
+    echo 54329
+}
 
 "${as_pg[@]}" "$bindir/initdb" -D "$tmp/data" -U postgres -A trust -E UTF8 --no-sync \
     >"$tmp/initdb.log" 2>&1 || { cat "$tmp/initdb.log" >&2; exit 1; }
 
-if ! "${as_pg[@]}" "$bindir/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w -t 60 \
-    -o "-p $port -k $tmp -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-    start >/dev/null; then
+ok=0
+for attempt in 1 2 3 4 5; do
+    port="${DK_TEST_PG_PORT:-$(pick_port)}"
+    if "${as_pg[@]}" "$bindir/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w -t 60 \
+        -o "-p $port -k $tmp -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        start >/dev/null; then
+        ok=1
+        break
+    fi
+    "${as_pg[@]}" "$bindir/pg_ctl" -D "$tmp/data" -m immediate -w stop >/dev/null 2>&1 || true
+    sleep 0.$((RANDOM % 9 + 1))
+done
+if [ "$ok" -ne 1 ]; then
     cat "$tmp/server.log" >&2 || true
     exit 1
 fi
