@@ -4,6 +4,7 @@
 #include "../internal.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -430,6 +431,17 @@ static void peer_ip(dk_app *app, h2o_req_t *hreq, dk_request *req, dk_ctx *ctx)
         ctx->ip = dk__arena_strndup(req->arena, out, strlen(out));
 }
 
+/* Connection-specific headers are forbidden in HTTP/2 responses. */
+static bool is_connection_header(const char *name, size_t len)
+{
+    static const char *const banned[] = {"connection", "keep-alive", "proxy-connection",
+                                         "transfer-encoding", "upgrade"};
+    for (size_t i = 0; i < sizeof(banned) / sizeof(banned[0]); i++)
+        if (strlen(banned[i]) == len && memcmp(banned[i], name, len) == 0)
+            return true;
+    return false;
+}
+
 static void send_response(h2o_req_t *hreq, dk_response *res, dk_stream **stream_out)
 {
     hreq->res.status = res->status;
@@ -442,7 +454,12 @@ static void send_response(h2o_req_t *hreq, dk_response *res, dk_stream **stream_
             h2o_add_header(&hreq->pool, &hreq->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, v.base,
                            v.len);
         } else {
+            /* Lower case: required by HTTP/2, harmless for HTTP/1. */
             h2o_iovec_t n = h2o_strdup(&hreq->pool, h->name, nl);
+            for (size_t k = 0; k < n.len; k++)
+                n.base[k] = (char)tolower((unsigned char)n.base[k]);
+            if (hreq->version >= 0x200 && is_connection_header(n.base, n.len))
+                continue;
             h2o_add_header_by_str(&hreq->pool, &hreq->res.headers, n.base, n.len, 1, NULL, v.base,
                                   v.len);
         }

@@ -168,6 +168,14 @@ int dk_app_options_parse(dk_app_options *o, int *argc, char **argv, dk_err *err)
             setenv(strcmp(a, "--max-sse-clients") == 0 ? "DK_SSE_MAX_CLIENTS"
                                                        : "DK_SSE_MAX_PER_CHANNEL",
                    v, 1);
+        } else if (strcmp(a, "--tls-cert") == 0) {
+            NEED_VALUE();
+            o->tls_cert_file = v;
+        } else if (strcmp(a, "--tls-key") == 0) {
+            NEED_VALUE();
+            o->tls_key_file = v;
+        } else if (strcmp(a, "--http2") == 0) {
+            o->http2 = true;
         } else if (strcmp(a, "--routes-json") == 0) {
             o->routes_json = true;
         } else {
