@@ -192,7 +192,8 @@ DK_API void dk_app_options_init(dk_app_options *o);
 
 /** Consumes the standard flags from argv (--port N, --db URL, --redis URL,
  *  --threads N, --trust-proxy CIDR (repeatable, up to 16), --routes-json,
- *  --host H, --log-level L, --log-format F; limits, see docs/security.md:
+ *  --host H, --log-level L, --log-format F, --tls-cert FILE, --tls-key FILE,
+ *  --http2 (off by default); limits, see docs/security.md:
  *  --max-body BYTES, --max-header-bytes BYTES, --max-headers N (1..100),
  *  --max-connections N, --read-timeout DUR, --idle-timeout DUR,
  *  --shutdown-grace DUR, --max-json-depth N, --max-json-string BYTES,
