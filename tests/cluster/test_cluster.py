@@ -90,9 +90,13 @@ class Cluster(unittest.TestCase):
                    "DK_JOBS_BACKOFF_MS": "100", "DK_SSE_HEARTBEAT_MS": "0",
                    "DONKEY_LOG_LEVEL": "info"}
         cls.nodes = []
-        # One after the other: the first one creates the shared schema.
-        for _ in range(3):
-            cls.nodes.append(cls.start_node())
+        try:
+            # One after the other: the first one creates the shared schema.
+            for _ in range(3):
+                cls.nodes.append(cls.start_node())
+        except BaseException:
+            cls.tearDownClass()  # unittest does not call it when setUpClass fails
+            raise
 
     @classmethod
     def start_node(cls):
