@@ -53,3 +53,8 @@ add_test(NAME http.pg
          WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/http)
 set_tests_properties(http.pg PROPERTIES TIMEOUT 600 LABELS "http;pg"
   ENVIRONMENT "DK_BUILD_DIR=${CMAKE_BINARY_DIR};DK_SOURCE_DIR=${CMAKE_SOURCE_DIR};DK_TEST_PG_PORT=54450")
+# Soak, short CI form (bench/soak/soak.py; the long form is 5 minutes:
+# bench/soak/soak.py --build-dir build). Labels: soak;nosan.
+add_test(NAME soak.short COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/bench/soak/soak.py
+         --seconds 30 --build-dir ${CMAKE_BINARY_DIR})
+set_tests_properties(soak.short PROPERTIES LABELS "soak;nosan" TIMEOUT 120)
