@@ -54,6 +54,9 @@ struct dk__server {
     int nworkers;
     int trusted_n;
     atomic_int conns; /* open connections, all workers (max_connections) */
+    pthread_mutex_t ready_lock;
+    pthread_cond_t ready_cond;
+    int nready;
 };
 
 /* ---- shared buffers ---- */
@@ -634,9 +637,39 @@ static void *worker_main(void *arg)
     char name[16];
     snprintf(name, sizeof(name), "dk-http-%d", w->index);
     dk__thread_name(name);
+    /* Shutdown signals go to the main thread; faults (SIGSEGV, SIGBUS, ...)
+     * stay deliverable so sanitizers and debuggers can report them. */
     sigset_t set;
-    sigfillset(&set);
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGPIPE);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    /* Everything h2o allocates for this loop is created on this thread: h2o
+     * 2.2 keeps socket-buffer allocators in thread-local storage, and a
+     * socket created on another thread would keep using that thread's
+     * (unlocked) allocator from here, racing with the other loops. */
+    dk__server *srv = w->srv;
+    w->loop = h2o_evloop_create();
+    h2o_context_init(&w->ctx, w->loop, &srv->config);
+    w->accept_ctx.ctx = &w->ctx;
+    w->accept_ctx.hosts = srv->config.hosts;
+    w->accept_ctx.ssl_ctx = srv->ssl;
+    h2o_linklist_init_anchor(&w->streams);
+    w->queue = h2o_multithread_create_queue(w->loop);
+    h2o_multithread_register_receiver(w->queue, &w->stream_rx, on_stream_messages);
+    h2o_multithread_register_receiver(w->queue, &w->control_rx, on_control);
+    w->listener = h2o_evloop_socket_create(w->loop, w->fd, H2O_SOCKET_FLAG_DONT_READ);
+    w->listener->data = w;
+    h2o_socket_read_start(w->listener, on_accept);
+    pthread_mutex_lock(&srv->ready_lock);
+    srv->nready++;
+    pthread_cond_broadcast(&srv->ready_cond);
+    pthread_mutex_unlock(&srv->ready_lock);
 
     while (!atomic_load(&w->exit))
         h2o_evloop_run(w->loop, 50);
@@ -716,6 +749,8 @@ int dk__server_start(dk_app *app, dk_err *err)
         return dk_err_set(err, DK_ENOMEM, "out of memory");
     srv->app = app;
     app->server = srv;
+    pthread_mutex_init(&srv->ready_lock, NULL);
+    pthread_cond_init(&srv->ready_cond, NULL);
     h2o_config_init(&srv->config);
     srv->config.max_request_entity_size = app->opts.max_body_bytes;
     /* h2o 2.2 has one HTTP/1 timer for "waiting for a request": it covers the
@@ -754,24 +789,18 @@ int dk__server_start(dk_app *app, dk_err *err)
     app->port = port;
     for (int i = 0; i < n; i++) {
         worker *w = &srv->workers[i];
-        w->loop = h2o_evloop_create();
-        h2o_context_init(&w->ctx, w->loop, &srv->config);
-        w->accept_ctx.ctx = &w->ctx;
-        w->accept_ctx.hosts = srv->config.hosts;
-        w->accept_ctx.ssl_ctx = srv->ssl;
-        h2o_linklist_init_anchor(&w->streams);
-        w->queue = h2o_multithread_create_queue(w->loop);
-        h2o_multithread_register_receiver(w->queue, &w->stream_rx, on_stream_messages);
-        h2o_multithread_register_receiver(w->queue, &w->control_rx, on_control);
-        w->listener = h2o_evloop_socket_create(w->loop, w->fd, H2O_SOCKET_FLAG_DONT_READ);
-        w->listener->data = w;
-        h2o_socket_read_start(w->listener, on_accept);
+        w->srv = srv;
         srv->nworkers++;
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             srv->nworkers--;
             return dk_err_set(err, DK_EIO, "cannot start HTTP thread");
         }
     }
+    /* Wait until every loop exists: control messages need the receivers. */
+    pthread_mutex_lock(&srv->ready_lock);
+    while (srv->nready < srv->nworkers)
+        pthread_cond_wait(&srv->ready_cond, &srv->ready_lock);
+    pthread_mutex_unlock(&srv->ready_lock);
     return 0;
 }
 
