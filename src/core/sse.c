@@ -140,7 +140,8 @@ int dk_sse_format(const char *id, const char *event, const char *data, size_t le
         while (j < len && data[j] != '\r' && data[j] != '\n')
             j++;
         rc |= dk__buf_append(&b, "data: ", 6);
-        rc |= dk__buf_append(&b, data + start, j - start);
+        if (j > start) /* data may be NULL when len is 0 */
+            rc |= dk__buf_append(&b, data + start, j - start);
         rc |= dk__buf_append(&b, "\n", 1);
         if (j == len)
             break;
