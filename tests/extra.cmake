@@ -58,3 +58,10 @@ set_tests_properties(http.pg PROPERTIES TIMEOUT 600 LABELS "http;pg"
 add_test(NAME soak.short COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/bench/soak/soak.py
          --seconds 30 --build-dir ${CMAKE_BINARY_DIR})
 set_tests_properties(soak.short PROPERTIES LABELS "soak;nosan" TIMEOUT 120)
+# HTTP/2 flood client (tests/h2flood/h2flood.c, nghttp2 + OpenSSL) used by
+# tests/http/test_h2flood.py, which skips when it was not built.
+pkg_check_modules(NGHTTP2 IMPORTED_TARGET libnghttp2)
+if(NGHTTP2_FOUND)
+  add_executable(h2flood h2flood/h2flood.c)
+  target_link_libraries(h2flood PRIVATE PkgConfig::NGHTTP2 PkgConfig::OPENSSL)
+endif()
