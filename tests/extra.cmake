@@ -65,3 +65,8 @@ if(NGHTTP2_FOUND)
   add_executable(h2flood h2flood/h2flood.c)
   target_link_libraries(h2flood PRIVATE PkgConfig::NGHTTP2 PkgConfig::OPENSSL)
 endif()
+
+# Flood and timing tests measure the server, not sanitizer overhead.
+if(TEST http.test_h2flood)
+  set_tests_properties(http.test_h2flood PROPERTIES LABELS "http;nosan")
+endif()
