@@ -1,12 +1,9 @@
 /* Conformance routes for jobs: conf.job (enqueue) and conf.jobGet, with the
  * handlers `ok`, `fail` and `slow`.
  *
- * Until the core owns a queue (dk_app_core(app)->jobs), the plugin "confJobs"
- * below creates one in its service constructor, when the app's database is
- * open, and frees it in its destructor (the plugin manager runs it at
- * shutdown, before the database is closed). When the core has a queue, the
- * plugin only registers the handlers on it. DK_JOBS_BACKOFF_MS sets the retry
- * base (read by dk_jobs_options_init()). */
+ * The plugin "confJobs" registers the handlers on the core's queue
+ * (dk_app_core(app)->jobs), which the app starts after plugin init.
+ * DK_JOBS_BACKOFF_MS sets the retry base (read by dk_jobs_options_init()). */
 #define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include "conf.h"
 
@@ -17,8 +14,7 @@
 #include <time.h>
 
 typedef struct conf_jobs_svc {
-    dk_jobs *jobs;
-    bool owned;
+    dk_jobs *jobs; /* the core's queue (borrowed) */
 } conf_jobs_svc;
 
 static int job_ok(dk_job_ctx *jc, const json_t *data, json_t **result, void *user)
@@ -49,25 +45,14 @@ static int conf_jobs_create(dk_plugin_ctx *p, void **out, dk_err *err)
     const dk_core *core = dk_plugin_core(p);
     svc->jobs = core->jobs;
     if (svc->jobs == NULL) {
-        dk_jobs_options o;
-        dk_jobs_options_init(&o);
-        o.core = core; /* database, events and logger come from the core */
-        svc->jobs = dk_jobs_new(&o);
-        svc->owned = true;
-        if (svc->jobs == NULL) {
-            free(svc);
-            return DK_ENOMEM;
-        }
+        free(svc);
+        return dk_err_set(err, DK_ESTATE, "the app has no jobs service");
     }
     int rc = 0;
     rc = rc ? rc : dk_jobs_register(svc->jobs, "ok", job_ok, NULL, NULL);
     rc = rc ? rc : dk_jobs_register(svc->jobs, "fail", job_fail, NULL, NULL);
     rc = rc ? rc : dk_jobs_register(svc->jobs, "slow", job_slow, NULL, NULL);
-    if (rc == 0 && svc->owned)
-        rc = dk_jobs_start(svc->jobs, err);
     if (rc < 0) {
-        if (svc->owned)
-            dk_jobs_free(svc->jobs);
         free(svc);
         return rc;
     }
@@ -77,10 +62,7 @@ static int conf_jobs_create(dk_plugin_ctx *p, void **out, dk_err *err)
 
 static void conf_jobs_destroy(dk_plugin_ctx *p, void *service)
 {
-    conf_jobs_svc *svc = service;
-    if (svc->owned)
-        dk_jobs_free(svc->jobs);
-    free(svc);
+    free(service);
 }
 
 static const dk_plugin conf_jobs_plugin = {

@@ -10,31 +10,11 @@
 /* ------------------------------------------------------------------ */
 /* SSE                                                                 */
 
-/* Until the core creates the SSE service (dk_app_core(app)->sse), this file
- * owns one. It is shut down with the app and deliberately not freed: the
- * process exits right after, and freeing it before the HTTP threads are gone
- * would race with the streams' close callbacks. */
-static dk_sse *conf_sse_owned;
-
+/* The app's SSE service (created by the core; DK_SSE_* environment
+ * variables and the --max-sse-* flags set its limits). */
 static dk_sse *conf_sse(dk_app *app)
 {
-    dk_sse *core_sse = dk_app_core(app)->sse;
-    return core_sse != NULL ? core_sse : conf_sse_owned;
-}
-
-static size_t env_size(const char *name, size_t fallback)
-{
-    const char *v = getenv(name);
-    if (v == NULL || *v == '\0')
-        return fallback;
-    char *end;
-    unsigned long long n = strtoull(v, &end, 10);
-    return *end == '\0' ? (size_t)n : fallback;
-}
-
-static void conf_sse_shutdown(dk_app *app, void *user)
-{
-    dk_sse_shutdown(conf_sse_owned);
+    return dk_app_core(app)->sse;
 }
 
 #define SSE_MAX_CHANNEL_PARAMS 64
@@ -71,20 +51,6 @@ static int sse_broadcast(dk_ctx *ctx, const json_t *in, json_t **out, void *user
 
 static int conf_sse_routes(dk_app *app, dk_router *r)
 {
-    if (dk_app_core(app)->sse == NULL && conf_sse_owned == NULL) {
-        dk_sse_options o;
-        dk_sse_options_init(&o);
-        o.heartbeat_ms = env_size("DK_SSE_HEARTBEAT_MS", o.heartbeat_ms);
-        o.send_limit = env_size("DK_SSE_SEND_LIMIT", o.send_limit);
-        o.max_clients = env_size("DK_SSE_MAX_CLIENTS", o.max_clients);
-        o.max_clients_per_channel = env_size("DK_SSE_MAX_PER_CHANNEL", o.max_clients_per_channel);
-        o.loop = dk_app_core(app)->loop;
-        o.logger = dk_app_logger(app);
-        conf_sse_owned = dk_sse_new(&o);
-        if (conf_sse_owned == NULL)
-            return DK_ENOMEM;
-        dk_app_on_shutdown(app, conf_sse_shutdown, NULL);
-    }
     int rc = 0;
     rc |= dk_route_raw(r, "sse", DK_METHOD_GET | DK_METHOD_POST, sse_stream, NULL);
     rc |= dk_route_typed(
