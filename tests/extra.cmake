@@ -70,3 +70,9 @@ endif()
 if(TEST http.test_h2flood)
   set_tests_properties(http.test_h2flood PROPERTIES LABELS "http;nosan")
 endif()
+
+# fuzz_http1 drives a live server thread and checks it keeps answering within
+# seconds; run the fuzz targets alone, not beside the cluster and soak tests.
+if(TEST fuzz.all)
+  set_tests_properties(fuzz.all PROPERTIES RUN_SERIAL TRUE)
+endif()
