@@ -79,7 +79,12 @@ pick_port() {
 
 ok=0
 for attempt in 1 2 3 4 5; do
-    port="${DK_TEST_PG_PORT:-$(pick_port)}"
+    # A requested port is tried first; after a failure, any free one.
+    if [ "$attempt" -eq 1 ] && [ -n "${DK_TEST_PG_PORT:-}" ]; then
+        port="$DK_TEST_PG_PORT"
+    else
+        port="$(pick_port)"
+    fi
     if "${as_pg[@]}" "$bindir/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w -t 60 \
         -o "-p $port -k $tmp -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
         start >/dev/null; then
