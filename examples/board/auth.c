@@ -147,9 +147,9 @@ static int purge_sessions(const char *name, void *user)
                         NULL);
     json_decref(params);
     if (rc == 0 && n > 0) {
-        json_t *f = json_pack("{s:I}", "deleted", (json_int_t)n);
-        dk_log(a->log, DK_LOG_INFO, "Purged expired sessions", f);
-        json_decref(f);
+        /* dk_log() steals the data object. */
+        dk_log(a->log, DK_LOG_INFO, "Purged expired sessions",
+               json_pack("{s:I}", "deleted", (json_int_t)n));
     }
     return rc;
 }

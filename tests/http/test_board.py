@@ -271,7 +271,15 @@ class BoardTest(unittest.TestCase):
             s.close()
         self.assertEqual(done["url"], "/boards.download?job=%d" % job)
         self.assertTrue(os.path.exists(os.path.join(self.tmp.name, "exports", done["file"])))
-        dl = self.srv.request("GET", done["url"], headers={"Cookie": "board_session=" + ann})
+        # export.done is pushed by the job handler itself; the job row becomes
+        # `completed` a moment later (outcomes are committed in batches), and
+        # until then the download answers 409. Poll, boundedly.
+        deadline = time.time() + 10
+        while True:
+            dl = self.srv.request("GET", done["url"], headers={"Cookie": "board_session=" + ann})
+            if dl.status != 409 or time.time() > deadline:
+                break
+            time.sleep(0.05)
         self.assertEqual(dl.status, 200, dl)
         self.assertIn("attachment", dl.headers["content-disposition"])
         doc = json.loads(dl.body)
