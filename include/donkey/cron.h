@@ -53,7 +53,8 @@ DK_API void dk_cron_expr_free(dk_cron_expr *e);
 
 /** Next fire time strictly after `after_ms` (epoch ms, >= 0) in timezone `tz`
  *  (NULL or "UTC": UTC). Returns 0 with `*out_ms`, DK_EINVAL (bad `tz` or
- *  `after_ms`) or DK_ENOTFOUND (no fire time within 30 years). Any thread. */
+ *  `after_ms`, also past the year 9999) or DK_ENOTFOUND (no fire time within
+ *  30 years). Any thread. */
 DK_API int dk_cron_expr_next(const dk_cron_expr *e, const char *tz, int64_t after_ms,
                              int64_t *out_ms, dk_err *err);
 

@@ -452,6 +452,10 @@ int dk_cron_expr_next(const dk_cron_expr *e, const char *tz, int64_t after_ms, i
 {
     if (after_ms < 0)
         return dk_err_set(err, DK_EINVAL, "reference time must not be negative");
+    /* 9999-12-31T23:59:59.999Z: civil-time arithmetic and the result in ms
+     * stay far inside int64_t below it. */
+    if (after_ms > 253402300799999LL)
+        return dk_err_set(err, DK_EINVAL, "reference time must be before the year 10000");
     if (!dk_cron_tz_valid(tz))
         return dk_err_set(err, DK_EINVAL, "unknown time zone '%s'", tz);
     zone z = {.utc = is_utc_name(tz)};
@@ -478,6 +482,8 @@ int dk_cron_expr_next(const dk_cron_expr *e, const char *tz, int64_t after_ms, i
     if (rc < 0)
         return dk_err_set(err, rc, "cron expression never fires within %d years",
                           SEARCH_YEARS);
+    if (s > INT64_MAX / 1000)
+        return dk_err_set(err, DK_ENOTFOUND, "cron expression never fires before the year 10000");
     *out_ms = s * 1000;
     return 0;
 }

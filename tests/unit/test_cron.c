@@ -214,6 +214,10 @@ static void test_dst_new_york(void **state)
     assert_non_null(strstr(err.message, "Mars/Olympus"));
     assert_int_equal(dk_cron_next("* * * * *", "../../etc/passwd", 0, &out, NULL), DK_EINVAL);
     assert_int_equal(dk_cron_next("* * * * *", NULL, -1, &out, NULL), DK_EINVAL);
+    /* Found by fuzz_cron: an instant near INT64_MAX overflowed the ms result. */
+    assert_int_equal(dk_cron_next("* * 6 * *", NULL, INT64_MAX - 5, &out, NULL), DK_EINVAL);
+    assert_int_equal(dk_cron_next("* * * * *", NULL, 253402300680000LL, &out, NULL), 0);
+    assert_int_equal(out, 253402300740000LL); /* 9999-12-31T23:59:00Z */
     assert_true(dk_cron_tz_valid("Europe/Berlin"));
     assert_true(dk_cron_tz_valid(NULL));
     assert_false(dk_cron_tz_valid("Europe/Nowhere"));
