@@ -365,6 +365,13 @@ DK_API dk_buf *dk_buf_ref(dk_buf *b);
 DK_API void dk_buf_unref(dk_buf *b);
 DK_API const char *dk_buf_data(const dk_buf *b, size_t *len);
 DK_API int dk_stream_write_buf(dk_stream *s, dk_buf *b);
+/** Marks a stream as long-lived (an event stream that stays open for minutes
+ *  or hours). On cleartext HTTP/1.1 the server then releases the request's
+ *  memory once the head and the first bytes are sent and keeps only the
+ *  socket (a few hundred bytes per stream instead of ~10 KiB); the connection
+ *  closes when the stream ends instead of serving another request. Call
+ *  before the handler returns. Loop thread. */
+DK_API void dk_stream_set_long_lived(dk_stream *s, bool yes);
 /** Limit of queued-but-unsent bytes (default 256 KiB). */
 DK_API void dk_stream_set_limit(dk_stream *s, size_t bytes);
 /** Ends the stream (after flushing queued bytes). Any thread; idempotent. */

@@ -1108,6 +1108,7 @@ int dk_sse_accept(dk_sse *sse, dk_ctx *ctx, dk_request *req, dk_response *res,
         return DK_ENOMEM;
     }
     dk_stream_set_limit(c->stream, sse->o.send_limit);
+    dk_stream_set_long_lived(c->stream, true);
 
     struct entry *replay = NULL;
     size_t nreplay = 0;

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -101,14 +102,25 @@ const char *dk_buf_data(const dk_buf *b, size_t *len)
 
 /* ---- streams ---- */
 
-#define STREAM_MAX_IOV 64
+#define STREAM_MAX_IOV 16
 
+/* A stream is written through h2o's generator (h2o_send) until, for a
+ * long-lived stream on cleartext HTTP/1.1 (dk_stream_set_long_lived: event
+ * streams), the response head and the first bytes are out. Then it is
+ * "detached": the socket is duplicated into a plain h2o socket of the same
+ * loop and h2o is told to drop the request, which frees the connection, the
+ * request and its memory pool and the socket's input buffer (~10 KiB) and
+ * leaves a few hundred bytes per open stream. The body is chunk-encoded by
+ * donkey from the start (h2o's chunked filter steps aside when the response
+ * already names a Transfer-Encoding), so the framing is the same before and
+ * after the switch and the stream still ends with the last chunk. */
 struct dk_stream {
     h2o_generator_t gen; /* first: h2o hands it back */
     atomic_int refs;
     pthread_mutex_t lock;
     worker *w;
-    h2o_req_t *req; /* loop thread; NULL once the request is gone */
+    h2o_req_t *req;     /* loop thread; NULL once the request is gone */
+    h2o_socket_t *sock; /* loop thread; the socket once detached */
     h2o_linklist_t link;
     h2o_multithread_message_t msg;
     /* queued, under lock */
@@ -116,9 +128,11 @@ struct dk_stream {
     size_t qn, qcap, qbytes, limit;
     bool notified, close_requested, abort, closed, started;
     /* loop thread */
-    dk_buf *inflight[STREAM_MAX_IOV];
-    size_t ninflight;
     bool sending, final_sent, on_close_ran, cut;
+    bool long_lived, chunked, detached;
+    uint8_t ninflight;
+    dk_buf *inflight[STREAM_MAX_IOV];
+    char chunk_head[20];
     void (*on_close)(dk_stream *s, void *user);
     void *on_close_user;
 };
@@ -189,6 +203,13 @@ static int stream_push(dk_stream *s, dk_buf *b)
     }
     s->q[s->qn++] = b;
     s->qbytes += b->len;
+    if (tl_worker == s->w && s->detached && !s->notified) {
+        /* On the stream's own loop thread (an SSE broadcast from a handler
+         * of this loop): write now instead of messaging ourselves. */
+        pthread_mutex_unlock(&s->lock);
+        stream_flush(s);
+        return 0;
+    }
     stream_notify_locked(s);
     pthread_mutex_unlock(&s->lock);
     return 0;
@@ -239,6 +260,11 @@ void dk_stream_on_close(dk_stream *s, void (*fn)(dk_stream *s, void *user), void
     s->on_close_user = user;
 }
 
+void dk_stream_set_long_lived(dk_stream *s, bool yes)
+{
+    s->long_lived = yes;
+}
+
 dk_stream *dk_response_stream(dk_response *res)
 {
     if (res->stream != NULL)
@@ -274,17 +300,96 @@ static void stream_req_dispose(void *p)
 {
     dk_stream **slot = p;
     dk_stream *s = *slot;
-    stream_ended(s);
+    if (!s->detached)
+        stream_ended(s);
     dk_stream_unref(s);
+}
+
+static void stream_release_inflight(dk_stream *s)
+{
+    for (size_t i = 0; i < s->ninflight; i++)
+        dk_buf_unref(s->inflight[i]);
+    s->ninflight = 0;
+    s->sending = false;
+}
+
+/* The detached stream is over (finished, cut off, or the peer left). */
+static void detached_end(dk_stream *s)
+{
+    if (s->sock == NULL)
+        return;
+    h2o_socket_close(s->sock); /* on_close: the connection count */
+    s->sock = NULL;
+    stream_ended(s);
+    atomic_fetch_sub(&s->w->inflight, 1);
+    dk_stream_unref(s); /* the reference the socket held */
+}
+
+static void on_detached_written(h2o_socket_t *sock, const char *err)
+{
+    dk_stream *s = sock->data;
+    stream_release_inflight(s);
+    if (err != NULL || s->final_sent) {
+        detached_end(s);
+        return;
+    }
+    stream_flush(s);
+}
+
+static void on_detached_read(h2o_socket_t *sock, const char *err)
+{
+    dk_stream *s = sock->data;
+    if (err != NULL) {
+        detached_end(s); /* hang-up */
+        return;
+    }
+    /* Nothing more is expected from an event-stream client: discard. */
+    h2o_buffer_consume(&sock->input, sock->input->size);
+}
+
+static void on_conn_close(void *data);
+
+/* Moves the stream from h2o's request onto a socket of its own (see the
+ * comment on struct dk_stream). Loop thread, no write in flight. On failure
+ * the stream simply stays on the request. */
+static void stream_detach(dk_stream *s)
+{
+    h2o_req_t *req = s->req;
+    h2o_conn_t *conn = req->conn;
+    h2o_socket_t *old = conn->callbacks->get_socket ? conn->callbacks->get_socket(conn) : NULL;
+    if (old == NULL || old->ssl != NULL)
+        return;
+    int fd = fcntl(h2o_socket_get_fd(old), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    h2o_socket_t *sock = h2o_evloop_socket_create(s->w->loop, fd, 0);
+    if (sock == NULL) {
+        close(fd);
+        return;
+    }
+    dk__server *srv = s->w->srv;
+    atomic_fetch_add(&srv->conns, 1);
+    sock->on_close.cb = on_conn_close;
+    sock->on_close.data = srv;
+    sock->data = s;
+    atomic_fetch_add(&s->w->inflight, 1); /* drained at shutdown like a request */
+    dk_stream_ref(s);
+    s->sock = sock;
+    s->detached = true;
+    s->req = NULL;
+    /* h2o closes its side (its fd; the duplicate keeps the connection) and
+     * disposes the request; stream_req_dispose sees `detached`. Nothing is
+     * written: the response carries its own Transfer-Encoding. */
+    h2o_send(req, NULL, 0, H2O_SEND_STATE_ERROR);
+    h2o_socket_read_start(sock, on_detached_read);
 }
 
 static void stream_proceed(h2o_generator_t *g, h2o_req_t *req)
 {
     dk_stream *s = (dk_stream *)g;
-    for (size_t i = 0; i < s->ninflight; i++)
-        dk_buf_unref(s->inflight[i]);
-    s->ninflight = 0;
-    s->sending = false;
+    stream_release_inflight(s);
+    if (s->chunked && !s->detached && !s->final_sent)
+        stream_detach(s);
     stream_flush(s);
 }
 
@@ -321,46 +426,71 @@ static void stream_cut(dk_stream *s)
 
 static void stream_flush(dk_stream *s)
 {
-    if (s->req == NULL || s->final_sent)
+    if ((s->req == NULL && s->sock == NULL) || s->final_sent)
         return;
     if (s->sending) {
         pthread_mutex_lock(&s->lock);
         bool cut = s->abort;
         pthread_mutex_unlock(&s->lock);
-        if (cut)
-            stream_cut(s);
+        if (cut) {
+            if (s->sock != NULL)
+                detached_end(s); /* drops the pending write with the socket */
+            else
+                stream_cut(s);
+        }
         return;
     }
-    h2o_iovec_t iov[STREAM_MAX_IOV];
-    size_t n = 0;
+    /* chunk head, data, chunk tail, last chunk */
+    h2o_iovec_t iov[STREAM_MAX_IOV + 3];
+    size_t n = 0, bytes = 0;
     bool final = false, abort_now = false;
+    h2o_iovec_t *data = s->chunked ? iov + 1 : iov;
     pthread_mutex_lock(&s->lock);
     if (s->abort) {
         abort_now = true;
     } else {
         while (n < s->qn && n < STREAM_MAX_IOV) {
             s->inflight[n] = s->q[n];
-            iov[n] = h2o_iovec_init(s->q[n]->data, s->q[n]->len);
-            s->qbytes -= s->q[n]->len;
+            data[n] = h2o_iovec_init(s->q[n]->data, s->q[n]->len);
+            bytes += s->q[n]->len;
             n++;
         }
+        s->qbytes -= bytes;
         memmove(s->q, s->q + n, (s->qn - n) * sizeof(*s->q));
         s->qn -= n;
         final = s->close_requested && s->qn == 0;
     }
     pthread_mutex_unlock(&s->lock);
-    s->ninflight = n;
+    s->ninflight = (uint8_t)n;
     if (abort_now) {
         s->final_sent = true;
-        h2o_send(s->req, NULL, 0, H2O_SEND_STATE_ERROR);
+        if (s->sock != NULL)
+            detached_end(s);
+        else
+            h2o_send(s->req, NULL, 0, H2O_SEND_STATE_ERROR);
         return;
     }
     if (n == 0 && !final)
         return;
+    size_t cnt = n;
+    if (s->chunked) {
+        cnt = 0;
+        if (bytes > 0) {
+            int hl = snprintf(s->chunk_head, sizeof(s->chunk_head), "%zx\r\n", bytes);
+            iov[0] = h2o_iovec_init(s->chunk_head, (size_t)hl);
+            iov[n + 1] = h2o_iovec_init(H2O_STRLIT("\r\n"));
+            cnt = n + 2;
+        }
+        if (final)
+            iov[cnt++] = h2o_iovec_init(H2O_STRLIT("0\r\n\r\n"));
+    }
     s->sending = true;
     if (final)
         s->final_sent = true;
-    h2o_send(s->req, iov, n, final ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+    if (s->sock != NULL)
+        h2o_socket_write(s->sock, iov, cnt, on_detached_written);
+    else
+        h2o_send(s->req, iov, cnt, final ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
 }
 
 static void on_stream_messages(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
@@ -470,6 +600,17 @@ static void send_response(h2o_req_t *hreq, dk_response *res, dk_stream **stream_
     if (res->stream != NULL) {
         dk_stream *s = res->stream;
         res->stream = NULL; /* the server keeps the response's reference */
+        h2o_socket_t *sock = hreq->conn->callbacks->get_socket
+                                 ? hreq->conn->callbacks->get_socket(hreq->conn)
+                                 : NULL;
+        if (s->long_lived && hreq->version == 0x101 && sock != NULL && sock->ssl == NULL &&
+            hreq->res.status == 200 &&
+            !(hreq->method.len == 4 && memcmp(hreq->method.base, "HEAD", 4) == 0) &&
+            h2o_find_header(&hreq->res.headers, H2O_TOKEN_TRANSFER_ENCODING, -1) == -1) {
+            s->chunked = true;
+            h2o_add_header(&hreq->pool, &hreq->res.headers, H2O_TOKEN_TRANSFER_ENCODING, NULL,
+                           H2O_STRLIT("chunked"));
+        }
         s->gen.proceed = stream_proceed;
         s->gen.stop = stream_stop;
         s->req = hreq;

@@ -349,6 +349,81 @@ class SSE(unittest.TestCase):
 class SSEServers(unittest.TestCase):
     """Tests needing their own server (options from the environment)."""
 
+    def test_streams_hold_and_release_connection_slots(self):
+        # After its head, an HTTP/1.1 stream lives on a socket of its own (the
+        # request's memory is released): it must still count as a connection
+        # and give its slot back when the client leaves.
+        with Server("--max-connections", "3") as srv:
+            ch = chan()
+            a, b = SSEClient(srv.port, [ch]), SSEClient(srv.port, [ch])
+            self.assertTrue(a.wait_bytes(13) and b.wait_bytes(13))
+            c = srv.conn()  # third connection, keep-alive
+            c.request("POST", "/conf.broadcast",
+                      body=json.dumps({"channel": ch, "event": "e", "data": "x"}))
+            r = c.getresponse()
+            self.assertEqual(json.loads(r.read()), {"clients": 2})
+            # A fourth connection is over the cap.
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=3)
+            s.sendall(b"GET /conf.sse HTTP/1.1\r\nHost: x\r\n\r\n")
+            out = b""
+            try:
+                while True:
+                    d = s.recv(4096)
+                    if not d:
+                        break
+                    out += d
+            except OSError:
+                pass
+            s.close()
+            self.assertTrue(out == b"" or b" 503 " in out.split(b"\r\n")[0], out[:100])
+            for x in (a, b):
+                self.assertTrue(x.wait_for(lambda body: b"event: e\n" in body))
+                x.close()
+            # Both slots come back: two new streams are accepted and counted.
+            deadline = time.time() + 5
+            n = None
+            while time.time() < deadline:
+                c.request("POST", "/conf.broadcast",
+                          body=json.dumps({"channel": ch, "event": "e", "data": "y"}))
+                n = json.loads(c.getresponse().read())["clients"]
+                if n == 0:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(n, 0)
+            d, e = SSEClient(srv.port, [ch]), SSEClient(srv.port, [ch])
+            self.assertTrue(d.wait_bytes(13) and e.wait_bytes(13))
+            self.assertEqual(d.status, 200)
+            c.request("POST", "/conf.broadcast",
+                      body=json.dumps({"channel": ch, "event": "z", "data": "ok"}))
+            self.assertEqual(json.loads(c.getresponse().read()), {"clients": 2})
+            for x in (d, e):
+                self.assertTrue(x.wait_for(lambda body: b"event: z\ndata: ok\n" in body))
+                x.close()
+            c.close()
+
+    def test_bytes_after_the_request_are_ignored(self):
+        # A client that pipelines more bytes behind its stream request: the
+        # stream goes on, the extra bytes are discarded, the server keeps
+        # serving.
+        with Server() as srv:
+            ch = chan()
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            s.sendall(b"GET /conf.sse?channel=" + ch.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+                      b"GET /conf.sse HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = b""
+            while b"retry: " not in got:
+                got += s.recv(4096)
+            time.sleep(0.2)
+            s.sendall(b"garbage that is not HTTP\r\n\r\n" * 100)
+            time.sleep(0.2)
+            self.assertEqual(broadcast(srv, ch, "after", "still here").json, {"clients": 1})
+            deadline = time.time() + 5
+            while b"data: still here" not in got and time.time() < deadline:
+                got += s.recv(4096)
+            self.assertIn(b"event: after\ndata: still here\n\n", got)
+            self.assertEqual(got.count(b"HTTP/1.1 "), 1)
+            s.close()
+
     def test_heartbeat_comment(self):
         with Server(env={"DK_SSE_HEARTBEAT_MS": "200"}) as srv:
             c = SSEClient(srv.port, ["hb"])
