@@ -113,6 +113,8 @@ static const char SQL_RECOVER_ALL[] =
 static const char SQL_RECOVER_EXPIRED[] =
     "UPDATE donkey_jobs SET status = 'pending', error = ?, locked_by = NULL,"
     " lease_until = NULL WHERE status = 'running' AND lease_until < ?";
+static const char SQL_RENEW[] =
+    "UPDATE donkey_jobs SET lease_until = ? WHERE status = 'running' AND locked_by = ?";
 static const char SQL_NOTIFY[] = "NOTIFY donkey_jobs";
 static const char SQL_NEXT_DUE[] =
     "SELECT MIN(run_at) AS t FROM donkey_jobs WHERE status IN ('pending', 'scheduled')";
@@ -166,6 +168,9 @@ struct dk_jobs {
     pthread_mutex_t lock; /* everything below */
     pthread_cond_t wake;    /* workers wait here for work */
     pthread_cond_t exited;  /* dk_jobs_stop() waits here */
+    pthread_cond_t lease_cv; /* the lease keeper waits here */
+    pthread_t lease_thread;
+    bool lease_running, lease_stop;
     handler **handlers;
     size_t nhandlers, hcap;
     bool started, stopping;
@@ -384,6 +389,7 @@ dk_jobs *dk_jobs_new(const dk_jobs_options *opts)
     pthread_mutex_init(&j->lock, NULL);
     pthread_cond_init(&j->wake, &ca);
     pthread_cond_init(&j->exited, &ca);
+    pthread_cond_init(&j->lease_cv, &ca);
     pthread_condattr_destroy(&ca);
     atomic_init(&j->refs, 1);
     atomic_init(&j->schema_ready, false);
@@ -414,6 +420,7 @@ static void jobs_unref(dk_jobs *j)
     free(j->instance_id);
     pthread_cond_destroy(&j->wake);
     pthread_cond_destroy(&j->exited);
+    pthread_cond_destroy(&j->lease_cv);
     pthread_mutex_destroy(&j->lock);
     pthread_mutex_destroy(&j->life_lock);
     pthread_mutex_destroy(&j->write_lock);
@@ -840,6 +847,43 @@ static void reap_expired(dk_jobs *j)
         warn(j, "cannot take back expired jobs", rc);
 }
 
+/* Shared mode: while this instance runs, the leases of the jobs it holds are
+ * pushed forward every lease_ms / 3, so a job that runs longer than lease_ms
+ * is not taken back and run a second time by another instance. A crashed
+ * instance stops renewing and its jobs come back once the lease runs out. */
+static void renew_leases(dk_jobs *j)
+{
+    int64_t until = dk_wall_ms() + (int64_t)j->o.lease_ms;
+    int rc = write_exec(j, SQL_RENEW, json_pack("[I, s]", (json_int_t)until, j->instance_id),
+                        NULL, NULL);
+    if (rc < 0)
+        warn(j, "cannot renew job leases", rc);
+}
+
+static void *lease_main(void *arg)
+{
+    dk_jobs *j = arg;
+    dk__thread_name("dk-jobs-lease");
+    uint64_t every = j->o.lease_ms / 3 > 10 ? j->o.lease_ms / 3 : 10;
+    pthread_mutex_lock(&j->lock);
+    for (;;) {
+        uint64_t at = dk_now_ms() + every;
+        struct timespec ts;
+        timespec_at(at, &ts);
+        while (!j->lease_stop && dk_now_ms() < at)
+            pthread_cond_timedwait(&j->lease_cv, &j->lock, &ts);
+        if (j->lease_stop)
+            break;
+        bool any = j->busy > 0 || json_array_size(j->queue) > 0 || j->claiming;
+        pthread_mutex_unlock(&j->lock);
+        if (any)
+            renew_leases(j);
+        pthread_mutex_lock(&j->lock);
+    }
+    pthread_mutex_unlock(&j->lock);
+    return NULL;
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -1022,6 +1066,13 @@ int dk_jobs_start(dk_jobs *jobs, dk_err *err)
         ws[jobs->nworkers++] = w;
         jobs->live++;
     }
+    if (rc == 0 && jobs->o.shared && jobs->o.lease_ms > 0) {
+        jobs->lease_stop = false;
+        if (pthread_create(&jobs->lease_thread, NULL, lease_main, jobs) == 0)
+            jobs->lease_running = true;
+        else
+            rc = DK_ENOMEM;
+    }
     jobs->started = true;
     pthread_mutex_unlock(&jobs->lock);
     if (rc < 0) {
@@ -1053,6 +1104,16 @@ int dk_jobs_stop(dk_jobs *jobs, int64_t timeout_ms)
     while (jobs->live > 0)
         if (pthread_cond_timedwait(&jobs->exited, &jobs->lock, &ts) == ETIMEDOUT)
             break;
+    if (jobs->lease_running) {
+        /* Jobs left running after the grace period are no longer renewed:
+         * their leases run out and another instance takes them back. */
+        jobs->lease_running = false;
+        jobs->lease_stop = true;
+        pthread_cond_broadcast(&jobs->lease_cv);
+        pthread_mutex_unlock(&jobs->lock);
+        pthread_join(jobs->lease_thread, NULL);
+        pthread_mutex_lock(&jobs->lock);
+    }
 
     int abandoned = jobs->live;
     jobs->gen++; /* workers still running are abandoned from here on */

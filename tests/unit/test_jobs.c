@@ -693,6 +693,59 @@ static void t_user_free_once(void **state)
     assert_int_equal(freed, 2);
 }
 
+/* Shared mode: two instances on one table, a job running three times longer
+ * than the lease. The running instance renews the lease, so the other one
+ * never takes the job back: it runs once, on its first attempt. Then the
+ * runner stops past its grace period (renewal ends) and the other instance
+ * recovers the job once the lease has run out. */
+static void t_lease_renewed_while_running(void **state)
+{
+    fixture *f = *state;
+    f->o.shared = true;
+    f->o.lease_ms = 800; /* renewed every ~267 ms */
+    f->o.poll_interval_ms = 50;
+    f->o.instance_id = "runner";
+    f->jobs = make_jobs(f);
+    /* static: an abandoned handler may outlive a failed assertion */
+    static slow s, s2;
+    memset(&s, 0, sizeof(s));
+    memset(&s2, 0, sizeof(s2));
+    s.ms = 2400;
+    dk_jobs_register(f->jobs, "long", h_slow, &s, NULL);
+    assert_int_equal(dk_jobs_start(f->jobs, NULL), 0);
+
+    dk_jobs_options o2 = f->o;
+    o2.instance_id = "watcher";
+    o2.events = NULL;
+    dk_jobs *other = dk_jobs_new(&o2);
+    assert_non_null(other);
+    dk_jobs_register(other, "long", h_slow, &s2, NULL);
+
+    int64_t id = enqueue(f->jobs, "long", NULL, 0, 0);
+    json_decref(wait_status(f->jobs, id, "running", 2000));
+    assert_int_equal(dk_jobs_start(other, NULL), 0);
+    json_t *job = wait_status(f->jobs, id, "completed", 8000);
+    assert_int_equal(jint(job, "attempts"), 1);
+    json_decref(job);
+    assert_int_equal(atomic_load(&s.done), 1);
+    assert_int_equal(atomic_load(&s2.done), 0);
+
+    /* Renewal ends with the instance: an abandoned job comes back. */
+    dk_jobs_stop(other, 0); /* or it might take the next job itself */
+    s.ms = 3000;
+    id = enqueue(f->jobs, "long", NULL, 0, 0);
+    json_decref(wait_status(f->jobs, id, "running", 2000));
+    assert_int_equal(dk_jobs_stop(f->jobs, 0), DK_EBUSY);
+    assert_int_equal(dk_jobs_start(other, NULL), 0);
+    job = wait_status(other, id, "completed", 8000);
+    assert_int_equal(jint(job, "attempts"), 2);
+    json_decref(job);
+    assert_int_equal(atomic_load(&s2.done), 1);
+    dk_jobs_free(other);
+    for (int waited = 0; atomic_load(&s.done) < 2 && waited < 10000; waited += 20)
+        sleep_ms(20); /* the abandoned handler finishes on its own */
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define ALL_TESTS                                                                          \
     {                                                                                      \
@@ -701,6 +754,7 @@ static void t_user_free_once(void **state)
             T(t_data_is_copied), T(t_scheduled), T(t_cancel), T(t_list_filters),           \
             T(t_concurrency_limit), T(t_wakeup_latency), T(t_stop_waits), T(t_recovery),   \
             T(t_unknown_handler_at_run), T(t_many), T(t_user_free_once),                   \
+            T(t_lease_renewed_while_running),                                              \
     }
 
 int main(void)
