@@ -2,6 +2,7 @@
  * built-in in-memory backend (chained hash map + doubly linked LRU list). */
 #include "donkey/cache.h"
 #include "../util/internal.h"
+#include "../util/list.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,7 +20,7 @@
 
 struct entry {
     struct entry *hnext;        /* bucket chain */
-    struct entry *prev, *next;  /* LRU list: head = most recently used */
+    dk__lnode lru;              /* LRU order: head = most recently used */
     uint64_t hash;
     uint64_t expires_at;        /* monotonic ms, NEVER when it does not expire */
     json_t *value;              /* the cache's own copy */
@@ -34,7 +35,7 @@ struct mem {
     size_t count;
     size_t max_entries;
     size_t sweep_cursor;
-    struct entry *head, *tail;
+    dk__list lru;
     uint64_t evictions, expired;
     uint64_t (*clock)(void *user);
     void *clock_user;
@@ -80,28 +81,16 @@ static struct entry **find_slot(struct mem *m, const char *key, size_t klen, uin
     return pp;
 }
 
+#define ENTRY_OF(node) DK__CONTAINER_OF(node, struct entry, lru)
+
 static void lru_unlink(struct mem *m, struct entry *e)
 {
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        m->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        m->tail = e->prev;
-    e->prev = e->next = NULL;
+    dk__list_unlink(&m->lru, &e->lru);
 }
 
 static void lru_push_front(struct mem *m, struct entry *e)
 {
-    e->prev = NULL;
-    e->next = m->head;
-    if (m->head)
-        m->head->prev = e;
-    m->head = e;
-    if (m->tail == NULL)
-        m->tail = e;
+    dk__list_push_front(&m->lru, &e->lru);
 }
 
 static void entry_free(struct entry *e)
@@ -212,7 +201,8 @@ static int mem_set(void *user, const char *key, const json_t *value, int64_t ttl
     fresh->klen = klen;
     fresh->hash = hash_key(key, klen);
     fresh->value = copy;
-    fresh->hnext = fresh->prev = fresh->next = NULL;
+    fresh->hnext = NULL;
+    fresh->lru.prev = fresh->lru.next = NULL;
 
     pthread_mutex_lock(&m->lock);
     uint64_t now = mem_now(m);
@@ -233,8 +223,8 @@ static int mem_set(void *user, const char *key, const json_t *value, int64_t ttl
         return 0;
     }
     sweep_some(m, now);
-    while (m->count >= m->max_entries && m->tail) {
-        remove_entry(m, m->tail);
+    while (m->count >= m->max_entries && m->lru.tail) {
+        remove_entry(m, ENTRY_OF(m->lru.tail));
         m->evictions++;
     }
     if (m->count + 1 > m->nbuckets)
@@ -286,15 +276,15 @@ static int mem_clear(void *user)
 {
     struct mem *m = user;
     pthread_mutex_lock(&m->lock);
-    struct entry *e = m->head;
+    dk__lnode *n = m->lru.head;
     memset(m->buckets, 0, m->nbuckets * sizeof(*m->buckets));
-    m->head = m->tail = NULL;
+    m->lru.head = m->lru.tail = NULL;
     m->count = 0;
     pthread_mutex_unlock(&m->lock);
-    while (e) {
-        struct entry *next = e->next;
-        entry_free(e);
-        e = next;
+    while (n) {
+        dk__lnode *next = n->next;
+        entry_free(ENTRY_OF(n));
+        n = next;
     }
     return 0;
 }
@@ -308,7 +298,8 @@ static int mem_keys(void *user, const char *pattern, json_t **out)
     int rc = 0;
     pthread_mutex_lock(&m->lock);
     uint64_t now = mem_now(m);
-    for (struct entry *e = m->head; e; e = e->next) {
+    for (dk__lnode *n = m->lru.head; n; n = n->next) {
+        const struct entry *e = ENTRY_OF(n);
         if (is_expired(e, now) || (pattern && !dk_glob_match(pattern, e->key)))
             continue;
         if (json_array_append_new(arr, json_stringn(e->key, e->klen)) != 0) {

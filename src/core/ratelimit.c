@@ -3,6 +3,7 @@
  * the number of keys). */
 #include "donkey/ratelimit.h"
 #include "../util/internal.h"
+#include "../util/list.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -16,7 +17,7 @@
 
 struct window {
     struct window *hnext;          /* bucket chain */
-    struct window *prev, *next;    /* LRU list: head = most recently used */
+    dk__lnode lru;                 /* LRU order: head = most recently used */
     uint64_t hash;
     dk_ratelimit_algorithm algorithm;
     uint64_t start;                /* monotonic ms the current window began */
@@ -32,7 +33,7 @@ struct mem {
     size_t nbuckets; /* power of two */
     size_t count;
     size_t max_keys;
-    struct window *head, *tail;
+    dk__list lru;
 };
 
 static uint64_t hash_key(const char *key)
@@ -52,28 +53,16 @@ static bool window_expired(const struct window *w, uint64_t now)
     return now >= w->start + span;
 }
 
+#define WINDOW_OF(node) DK__CONTAINER_OF(node, struct window, lru)
+
 static void lru_unlink(struct mem *m, struct window *w)
 {
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        m->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        m->tail = w->prev;
-    w->prev = w->next = NULL;
+    dk__list_unlink(&m->lru, &w->lru);
 }
 
 static void lru_push_front(struct mem *m, struct window *w)
 {
-    w->prev = NULL;
-    w->next = m->head;
-    if (m->head)
-        m->head->prev = w;
-    m->head = w;
-    if (m->tail == NULL)
-        m->tail = w;
+    dk__list_push_front(&m->lru, &w->lru);
 }
 
 static void mem_remove(struct mem *m, struct window *w)
@@ -211,8 +200,8 @@ static int mem_hit(void *user, const char *key, uint64_t limit, uint64_t window_
         if (m->count >= m->max_keys) {
             sweep_locked(m, now);
             /* Still full: evict the least recently used key rather than refuse service. */
-            while (m->count >= m->max_keys && m->tail)
-                mem_remove(m, m->tail);
+            while (m->count >= m->max_keys && m->lru.tail)
+                mem_remove(m, WINDOW_OF(m->lru.tail));
         }
         size_t klen = strlen(key);
         w = malloc(sizeof(*w) + klen + 1);
@@ -276,11 +265,11 @@ static size_t mem_size(void *user)
 static void mem_destroy(void *user)
 {
     struct mem *m = user;
-    struct window *w = m->head;
-    while (w) {
-        struct window *next = w->next;
-        free(w);
-        w = next;
+    dk__lnode *n = m->lru.head;
+    while (n) {
+        dk__lnode *next = n->next;
+        free(WINDOW_OF(n));
+        n = next;
     }
     free(m->buckets);
     pthread_mutex_destroy(&m->lock);
