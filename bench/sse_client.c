@@ -158,6 +158,11 @@ static int on_data(int ep, conn *c, const char *pat, size_t plen, int round)
         size_t keep = (size_t)n < TAIL ? (size_t)n : TAIL;
         memcpy(c->tail, buf + TAIL + n - keep, keep);
         c->tlen = keep;
+        /* A short read emptied the socket: epoll is level-triggered and
+         * reports it again when more arrives, so skip the read that would
+         * only return EAGAIN (it doubled the client's system calls). */
+        if ((size_t)n < sizeof(buf) - TAIL)
+            return got;
     }
 }
 
