@@ -20,7 +20,6 @@ typedef struct auth_svc {
     dk_db *db;
     dk_logger *log;
     dk_cron *cron;    /* the core's scheduler, or our own when the core has none */
-    bool cron_owned;
     char purge_id[DK_CRON_ID_SIZE];
 } auth_svc;
 
@@ -165,18 +164,10 @@ static int auth_create(dk_plugin_ctx *p, void **out, dk_err *err)
     const dk_core *core = dk_plugin_core(p);
     a->db = dk_plugin_db(p);
     a->log = dk_plugin_log(p);
-    a->cron = core->cron;
-    if (a->cron == NULL) {
-        dk_cron_options co;
-        dk_cron_options_init(&co);
-        co.loop = core->loop;
-        co.logger = a->log;
-        a->cron = dk_cron_new(&co);
-        a->cron_owned = true;
-    }
+    a->cron = core->cron; /* the app's scheduler, started after the plugins */
     if (a->cron == NULL) {
         free(a);
-        return DK_ENOMEM;
+        return dk_err_set(err, DK_ESTATE, "auth: the application has no cron service");
     }
     *out = a;
     return 0;
@@ -187,8 +178,6 @@ static int auth_init(dk_plugin_ctx *p, void *service, dk_err *err)
     auth_svc *a = service;
     int rc = dk_cron_schedule(a->cron, "auth.purgeSessions", board_cfg.purge_cron, purge_sessions,
                               a, NULL, NULL, a->purge_id, err);
-    if (rc == 0 && a->cron_owned)
-        rc = dk_cron_start(a->cron);
     return rc;
 }
 
@@ -196,20 +185,13 @@ static void auth_teardown(dk_plugin_ctx *p, void *service)
 {
     auth_svc *a = service;
     /* The task uses the database, which closes after the destructors. */
-    if (a->cron_owned) {
-        dk_cron_free(a->cron);
-        a->cron = NULL;
-    } else if (a->purge_id[0] != '\0') {
+    if (a->purge_id[0] != '\0')
         dk_cron_unschedule(a->cron, a->purge_id);
-    }
 }
 
 static void auth_destroy(dk_plugin_ctx *p, void *service)
 {
-    auth_svc *a = service;
-    if (a->cron_owned)
-        dk_cron_free(a->cron);
-    free(a);
+    free(service);
 }
 
 static const dk_plugin auth_plugin = {

@@ -23,10 +23,8 @@ typedef struct boards_svc {
     dk_logger *log;
     dk_events *events;
     dk_sse *sse;   /* the core's, or our own until the core has one */
-    bool sse_owned;
     dk_jobs *jobs; /* likewise */
-    bool jobs_owned;
-    int64_t sub_id;
+    int64_t sub_id, done_id;
     char exports[1024]; /* <data dir>/exports */
 } boards_svc;
 
@@ -149,8 +147,24 @@ static int export_job(dk_job_ctx *jc, const json_t *data, json_t **result, void 
     snprintf(url, sizeof(url), "/boards.download?job=%" PRId64, job);
     *result = json_pack("{s:s, s:I, s:s}", "file", name, "boardId", board, "url", url);
     progress(b, board, job, "export.progress", json_pack("{s:i, s:s}", "percent", 100, "step", "written"));
-    progress(b, board, job, "export.done", json_pack("{s:s, s:s}", "url", url, "file", name));
+    /* "export.done" follows the job.board.export.completed event (export_done),
+     * which the jobs service emits once the result is committed, so a client
+     * that downloads on "export.done" always finds the job completed. */
     return *result != NULL ? 0 : DK_ENOMEM;
+}
+
+static int export_done(const char *event, const json_t *data, void *user)
+{
+    boards_svc *b = user;
+    const json_t *r = json_object_get(data, "result");
+    const char *url = json_string_value(json_object_get(r, "url"));
+    const char *file = json_string_value(json_object_get(r, "file"));
+    if (url == NULL || file == NULL)
+        return 0;
+    progress(b, json_integer_value(json_object_get(r, "boardId")),
+             (int64_t)json_integer_value(json_object_get(data, "jobId")), "export.done",
+             json_pack("{s:s, s:s}", "url", url, "file", file));
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -171,8 +185,6 @@ static int mkdir_p(const char *dir)
     return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static void boards_destroy(dk_plugin_ctx *p, void *service);
-
 static int boards_create(dk_plugin_ctx *p, void **out, dk_err *err)
 {
     boards_svc *b = calloc(1, sizeof(*b));
@@ -188,31 +200,16 @@ static int boards_create(dk_plugin_ctx *p, void **out, dk_err *err)
         return dk_err_set(err, DK_EINVAL, "cannot create the exports directory %s: %s",
                           board_cfg.data_dir, strerror(errno));
     }
+    /* The app's services: the core creates both and starts the jobs after
+     * the plugins are initialised. */
     b->sse = core->sse;
-    if (b->sse == NULL) {
-        dk_sse_options o;
-        dk_sse_options_init(&o);
-        o.heartbeat_ms = 15000;
-        o.loop = core->loop;
-        o.logger = b->log;
-        b->sse = dk_sse_new(&o);
-        b->sse_owned = true;
-    }
     b->jobs = core->jobs;
-    if (b->jobs == NULL) {
-        dk_jobs_options o;
-        dk_jobs_options_init(&o);
-        o.core = core;
-        o.concurrency = 2;
-        o.poll_interval_ms = 500;
-        b->jobs = dk_jobs_new(&o);
-        b->jobs_owned = true;
+    if (b->sse == NULL || b->jobs == NULL) {
+        const char *missing = b->sse == NULL ? "SSE" : "jobs";
+        free(b);
+        return dk_err_set(err, DK_ESTATE, "boards: the application has no %s service", missing);
     }
     *out = b;
-    if (b->sse == NULL || b->jobs == NULL) {
-        boards_destroy(p, b);
-        return DK_ENOMEM;
-    }
     return 0;
 }
 
@@ -220,12 +217,13 @@ static int boards_init(dk_plugin_ctx *p, void *service, dk_err *err)
 {
     boards_svc *b = service;
     int rc = dk_jobs_register(b->jobs, "board.export", export_job, b, NULL);
-    if (rc == 0 && b->jobs_owned)
-        rc = dk_jobs_start(b->jobs, err);
     if (rc < 0)
         return rc;
     b->sub_id = dk_events_on(b->events, "boards.*", forward_to_sse, b, NULL);
-    return b->sub_id < 0 ? (int)b->sub_id : 0;
+    if (b->sub_id < 0)
+        return (int)b->sub_id;
+    b->done_id = dk_events_on(b->events, "job.board.export.completed", export_done, b, NULL);
+    return b->done_id < 0 ? (int)b->done_id : 0;
 }
 
 static void boards_teardown(dk_plugin_ctx *p, void *service)
@@ -233,21 +231,14 @@ static void boards_teardown(dk_plugin_ctx *p, void *service)
     boards_svc *b = service;
     if (b->sub_id > 0)
         dk_events_off(b->events, b->sub_id);
-    b->sub_id = 0;
-    if (b->jobs_owned)
-        dk_jobs_stop(b->jobs, 5000);
+    if (b->done_id > 0)
+        dk_events_off(b->events, b->done_id);
+    b->sub_id = b->done_id = 0;
 }
 
 static void boards_destroy(dk_plugin_ctx *p, void *service)
 {
-    boards_svc *b = service;
-    /* Jobs first: a running export broadcasts to the SSE service. The HTTP
-     * server is gone by now, so the streams' callbacks no longer run. */
-    if (b->jobs_owned)
-        dk_jobs_free(b->jobs);
-    if (b->sse_owned)
-        dk_sse_free(b->sse);
-    free(b);
+    free(service);
 }
 
 static const dk_plugin boards_plugin = {
