@@ -17,6 +17,7 @@
  *   SSE_RSS before_kb=.. after_kb=.. per_client_bytes=..
  *   SSE_BROADCAST round=.. ms=..
  *   SSE_BROADCAST_MEDIAN ms=..
+ *   SSE_CPU server_ms_per_round=.. client_ms_per_round=..  (CPU time spent per round)
  * Exit status 0 when every step completed, 1 otherwise. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -75,6 +76,34 @@ static long rss_kb(int pid)
             kb = strtol(line + 6, NULL, 10);
     fclose(f);
     return kb;
+}
+
+/* CPU time (user + system) of process `pid` in ms, from /proc/PID/stat. */
+static double cpu_ms(int pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    double ms = -1;
+    if (fgets(line, sizeof(line), f)) {
+        const char *p = strrchr(line, ')'); /* the command name may hold spaces */
+        unsigned long ut = 0, st = 0;
+        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+                        &st) == 2)
+            ms = (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+    }
+    fclose(f);
+    return ms;
+}
+
+static double self_cpu_ms(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
 static int open_nb(void)
@@ -310,6 +339,7 @@ int main(int argc, char **argv)
 
     double *times = calloc((size_t)(rounds > 0 ? rounds : 1), sizeof(double));
     int ok = 1;
+    double srv_cpu0 = spid ? cpu_ms(spid) : -1, cli_cpu0 = self_cpu_ms();
     for (int r = 1; r <= rounds; r++) {
         char pat[32];
         size_t plen = (size_t)snprintf(pat, sizeof(pat), "event: b%d\n", r);
@@ -341,6 +371,13 @@ int main(int argc, char **argv)
         nanosleep(&ts, NULL);
     }
     if (rounds > 0) {
+        /* CPU spent per broadcast round (pauses between rounds included, so
+         * heartbeats and the like count too): shows how much of the wall time
+         * the two processes need on a machine they share. */
+        double srv_cpu1 = spid ? cpu_ms(spid) : -1, cli_cpu1 = self_cpu_ms();
+        printf("SSE_CPU server_ms_per_round=%.1f client_ms_per_round=%.1f\n",
+               spid && srv_cpu0 >= 0 ? (srv_cpu1 - srv_cpu0) / rounds : -1.0,
+               (cli_cpu1 - cli_cpu0) / rounds);
         qsort(times, (size_t)rounds, sizeof(double), cmp_double);
         double med = rounds % 2 ? times[rounds / 2]
                                 : (times[rounds / 2 - 1] + times[rounds / 2]) / 2;
