@@ -32,13 +32,13 @@ bk_build() {
     # The top-level CMakeLists.txt does not include bench/ (yet): build here.
     BK_BIN=$BK_BUILD/bench-bin
     mkdir -p "$BK_BIN"
-    local pk="libh2o-evloop libuv jansson libpcre2-8 sqlite3 libpq openssl"
+    local pk="libh2o-evloop libuv jansson libpcre2-8 sqlite3 openssl"
     pkg-config --exists hiredis && pk="$pk hiredis"
     local cf="-O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter"
     # shellcheck disable=SC2086
     {
       cc $cf -I"$src/include" "$src/bench/app/bench_app.c" "$BK_BUILD/libdonkey.a" \
-        $(pkg-config --libs $pk) -lpthread -lm -o "$BK_BIN/bench_app" &&
+        $(pkg-config --libs $pk) -lpthread -lm -ldl -o "$BK_BIN/bench_app" &&
       cc $cf "$src/bench/sse_client.c" -o "$BK_BIN/sse_client" &&
       cc $cf "$src/bench/startup_probe.c" -o "$BK_BIN/startup_probe" &&
       cc $cf -DH2O_USE_EPOLL=1 "$src/bench/bare_h2o.c" \

@@ -8,9 +8,8 @@
  * each (re)connection, since notifications sent meanwhile were lost. */
 #include "pg_notify.h"
 
+#include "../db/pq.h"
 #include "../util/internal.h"
-
-#include <libpq-fe.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -150,6 +149,8 @@ static void *listener_main(void *arg)
 dk__pg_listener *dk__pg_listen_start(const char *conninfo, const char *channel,
                                      void (*fn)(void *user), void *user, dk_logger *log)
 {
+    if (dk__pq_load(NULL, 0) != 0)
+        return NULL; /* not reached in practice: the database opened libpq first */
     dk__pg_listener *l = calloc(1, sizeof(*l));
     if (l == NULL)
         return NULL;

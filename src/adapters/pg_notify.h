@@ -10,7 +10,8 @@ typedef struct dk__pg_listener dk__pg_listener;
  *  connection to `conninfo` (a postgres:// URL or libpq string; copied) and
  *  calls `fn(user)` on that thread after each notification and after each
  *  (re)connection. Losing the server is logged on `log` (borrowed, may be
- *  NULL) and retried with backoff. Returns NULL when out of memory. */
+ *  NULL) and retried with backoff. Returns NULL when out of memory or when
+ *  libpq cannot be loaded (src/db/pq.h). */
 dk__pg_listener *dk__pg_listen_start(const char *conninfo, const char *channel,
                                      void (*fn)(void *user), void *user, dk_logger *log);
 

@@ -1,11 +1,12 @@
 /* PostgreSQL engine (libpq): parameters sent as text with explicit types for
- * numbers and booleans, results converted by column type OID. */
-#include <libpq-fe.h>
+ * numbers and booleans, results converted by column type OID. libpq is loaded
+ * when the first PostgreSQL URL is parsed (pq.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "pq.h"
 
 #define PG_POOL_SIZE 8
 
@@ -56,6 +57,10 @@ static int fail(PGconn *conn, const PGresult *res)
 
 static int pg_parse(const char *url, void **out_cfg, int *out_max_conns, dk_err *err)
 {
+    char why[512];
+    int rc = dk__pq_load(why, sizeof(why));
+    if (rc != 0)
+        return dk_err_set(err, rc, "%s", why);
     pg_cfg *cfg = calloc(1, sizeof(*cfg));
     if (cfg == NULL || (cfg->conninfo = strdup(url)) == NULL) {
         free(cfg);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,37 @@ static void test_open_errors(void **state)
     assert_null(dk_db_open("sqlite:/nonexistent-dir-dk/x/y.db", &err));
     assert_int_equal(err.code, DK_EUNAVAILABLE);
     assert_null(dk_db_open(NULL, NULL));
+}
+
+/* libpq is loaded on first use of a PostgreSQL URL (src/db/pq.c): the SQLite
+ * cases never map it, a missing libpq is a clear error, and a failed load is
+ * retried by the next open. Runs before any PostgreSQL case. */
+static void test_libpq_on_demand(void **state)
+{
+    (void)state;
+    assert_null(dlopen("libpq.so.5", RTLD_NOW | RTLD_NOLOAD));
+    dk_db *db = dk_db_open("sqlite::memory:", NULL);
+    assert_non_null(db);
+    dk_db_close(db);
+    assert_null(dlopen("libpq.so.5", RTLD_NOW | RTLD_NOLOAD));
+
+    dk_err err = {0};
+    setenv("DK_LIBPQ", "/nonexistent-dk/libpq.so.5", 1);
+    assert_null(dk_db_open("postgres://127.0.0.1:1/x", &err));
+    unsetenv("DK_LIBPQ");
+    assert_int_equal(err.code, DK_EUNAVAILABLE);
+    if (strstr(err.message, "PostgreSQL support needs libpq") == NULL ||
+        strstr(err.message, "/nonexistent-dk/libpq.so.5") == NULL)
+        fail_msg("unexpected message: %s", err.message);
+
+    /* Loads now; port 1 refuses the connection. */
+    assert_null(dk_db_open("postgres://127.0.0.1:1/x?connect_timeout=2", &err));
+    assert_int_equal(err.code, DK_EUNAVAILABLE);
+    if (strstr(err.message, "libpq") != NULL && strstr(err.message, "needs") != NULL)
+        fail_msg("libpq was not loaded on retry: %s", err.message);
+    void *h = dlopen("libpq.so.5", RTLD_NOW | RTLD_NOLOAD);
+    assert_non_null(h);
+    dlclose(h);
 }
 
 static void test_rewrite(void **state)
@@ -580,6 +612,7 @@ int main(void)
     static backend pg = {.label = "postgres", .kind = BK_PG};
 
     const struct CMUnitTest common[] = {
+        cmocka_unit_test(test_libpq_on_demand),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_rewrite),
     };
