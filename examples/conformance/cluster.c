@@ -19,7 +19,8 @@
 
 static const dk_migration cluster_migrations[] = {
     {1, "create_runs",
-     "CREATE TABLE IF NOT EXISTS conf_cluster_runs (job_id BIGINT NOT NULL, pid BIGINT NOT NULL)"},
+     "CREATE TABLE IF NOT EXISTS conf_cluster_runs (job_id BIGINT NOT NULL, pid BIGINT NOT NULL)",
+     NULL},
     {0},
 };
 

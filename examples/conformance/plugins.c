@@ -66,7 +66,7 @@ static const char *const notes_deps[] = {"confauth", NULL};
 static const dk_migration notes_migrations[] = {
     {1, "create_notes",
      /* Portable SQL (SQLite and PostgreSQL): ids are assigned by notes_add. */
-     "CREATE TABLE conf_notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)"},
+     "CREATE TABLE conf_notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)", NULL},
     {0},
 };
 

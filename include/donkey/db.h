@@ -114,11 +114,19 @@ DK_API int dk_db_ping(dk_db *db);
 
 /** One schema change, compiled into the program. `number` orders the
  *  migrations of one plugin (unique, >= 0); `name` is snake_case; `sql` is
- *  run with dk_db_exec_script(). All three are borrowed for the call. */
+ *  run with dk_db_exec_script(). `sql_postgres`, when not NULL, is run instead
+ *  of `sql` on PostgreSQL (SQLite still runs `sql`), for DDL that differs
+ *  between the engines (INTEGER PRIMARY KEY AUTOINCREMENT versus BIGSERIAL,
+ *  ...); the migration is recorded under the same name either way. It is the
+ *  last member, so `{1, "name", "sql"}` still means "same SQL everywhere"
+ *  (list it explicitly, `{1, "name", "sql", NULL}`, where -Wextra's
+ *  -Wmissing-field-initializers is an error). All strings are borrowed for
+ *  the call. */
 typedef struct dk_migration {
     int number;
     const char *name;
     const char *sql;
+    const char *sql_postgres; /* NULL: `sql` runs on every database */
 } dk_migration;
 
 /** Brings `plugin`'s schema up to date. Creates the tracking table
@@ -129,8 +137,9 @@ typedef struct dk_migration {
  *  "001_create_notes"). The first failure rolls that migration back, stops,
  *  and returns its code with `err` naming the plugin, the migration and the
  *  database's message; earlier migrations stay applied. Duplicate numbers are
- *  rejected (DK_EINVAL) before anything runs. `log` (may be NULL) gets one
- *  info entry per applied migration. Any thread. */
+ *  rejected (DK_EINVAL) before anything runs. On PostgreSQL a migration with
+ *  `sql_postgres` runs that text, everywhere else `sql`. `log` (may be NULL)
+ *  gets one info entry per applied migration. Any thread. */
 DK_API int dk_db_migrate(dk_db *db, const char *plugin, const dk_migration *migs, size_t n,
                          dk_logger *log, dk_err *err);
 

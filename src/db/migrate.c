@@ -26,6 +26,15 @@ static int cmp_number(const void *a, const void *b)
     return (x->number > y->number) - (x->number < y->number);
 }
 
+/* The text to run on `db`'s engine: `sql_postgres` on PostgreSQL when the
+ * migration has one, `sql` otherwise. */
+static const char *migration_sql(dk_db *db, const dk_migration *mig)
+{
+    if (mig->sql_postgres != NULL && strcmp(dk_db_engine(db), "postgres") == 0)
+        return mig->sql_postgres;
+    return mig->sql;
+}
+
 /* Runs inside the migration's transaction: checks again that it is pending
  * (another instance may have applied it meanwhile), then applies and records it. */
 static int apply_one(dk_db *db, void *user)
@@ -54,7 +63,7 @@ static int apply_one(dk_db *db, void *user)
     if (rc != DK_ENOTFOUND)
         return rc;
 
-    rc = dk_db_exec_script(db, run->mig->sql);
+    rc = dk_db_exec_script(db, migration_sql(db, run->mig));
     if (rc != 0)
         return rc;
 

@@ -1,6 +1,7 @@
 /* Plugin manager and test harness: dependency order, start-up errors,
  * migrations (tracked across restarts, rolled back on failure), dependency
- * access, custom errors, middleware and kinds run in-process.
+ * access, custom errors, middleware and kinds run in-process; per-engine
+ * migration SQL (dk_migration.sql_postgres).
  *
  * The migration cases use a temporary SQLite file, or PostgreSQL when
  * DK_TEST_PG_URL is set (tests/db/with-postgres.sh, CTest unit.test_plugin_pg). */
@@ -312,8 +313,8 @@ static void test_migrations_tracked_across_restarts(void **state)
              "INSERT INTO t_%s (id, v) VALUES (1, 'seed')", name, name);
     snprintf(sql2, sizeof(sql2), "ALTER TABLE t_%s ADD COLUMN extra INTEGER", name);
     snprintf(count, sizeof(count), "SELECT COUNT(*) AS n FROM t_%s", name);
-    dk_migration v1[] = {{1, "create", sql1}, {0}};
-    dk_migration v2[] = {{1, "create", sql1}, {2, "add_extra", sql2}, {0}};
+    dk_migration v1[] = {{1, "create", sql1, NULL}, {0}};
+    dk_migration v2[] = {{1, "create", sql1, NULL}, {2, "add_extra", sql2, NULL}, {0}};
     dk_plugin p1 = {.name = name, .migrations = v1};
     dk_plugin p2 = {.name = name, .migrations = v2};
     const dk_plugin *list1[] = {&p1};
@@ -355,7 +356,7 @@ static void test_failing_migration_rolls_back_and_stops(void **state)
     snprintf(bad, sizeof(bad),
              "CREATE TABLE half_%s (id INTEGER); INSERT INTO no_such_table_%s VALUES (1)", name,
              name);
-    dk_migration migs[] = {{1, "create_ok", ok}, {2, "broken", bad}, {0}};
+    dk_migration migs[] = {{1, "create_ok", ok, NULL}, {2, "broken", bad, NULL}, {0}};
     dk_plugin p = {.name = name, .migrations = migs, REC};
     const dk_plugin *list[] = {&pa, &p};
     dk_err err = {0};
@@ -391,8 +392,8 @@ static void test_migrations_in_dependency_order(void **state)
     snprintf(child_name, sizeof(child_name), "chi%s", suffix);
     snprintf(psql, sizeof(psql), "CREATE TABLE %s (id INTEGER PRIMARY KEY)", parent_name);
     snprintf(csql, sizeof(csql), "INSERT INTO %s (id) VALUES (7)", parent_name);
-    dk_migration pm[] = {{1, "create", psql}, {0}};
-    dk_migration cm[] = {{1, "seed_parent", csql}, {0}};
+    dk_migration pm[] = {{1, "create", psql, NULL}, {0}};
+    dk_migration cm[] = {{1, "seed_parent", csql, NULL}, {0}};
     const char *deps[] = {parent_name, NULL};
     dk_plugin parent = {.name = parent_name, .migrations = pm};
     dk_plugin child = {.name = child_name, .dependencies = deps, .migrations = cm};
@@ -405,6 +406,68 @@ static void test_migrations_in_dependency_order(void **state)
     snprintf(q, sizeof(q), "SELECT COUNT(*) AS n FROM %s", parent_name);
     assert_int_equal(count_rows(dk_harness_db(h), q), 1);
     dk_harness_free(h);
+}
+
+/* sql_postgres replaces sql on PostgreSQL only; a migration without it runs
+ * sql on both. Each text fails on the other engine (AUTOINCREMENT is SQLite's,
+ * GENERATED ... AS IDENTITY PostgreSQL's) and records which one ran. */
+static void test_migration_sql_per_engine(void **state)
+{
+    char name[64], lite[512], pg[512], both[256], q[256];
+    snprintf(name, sizeof(name), "dia%s", suffix);
+    snprintf(lite, sizeof(lite),
+             "CREATE TABLE t_%s (id INTEGER PRIMARY KEY AUTOINCREMENT, engine TEXT NOT NULL);"
+             "INSERT INTO t_%s (engine) VALUES ('sqlite')", name, name);
+    snprintf(pg, sizeof(pg),
+             "CREATE TABLE t_%s (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+             " engine TEXT NOT NULL);"
+             "INSERT INTO t_%s (engine) VALUES ('postgres')", name, name);
+    snprintf(both, sizeof(both), "INSERT INTO t_%s (engine) VALUES ('both')", name);
+    dk_migration migs[] = {{1, "create", lite, pg}, {2, "seed_both", both, NULL}, {0}};
+    dk_plugin p = {.name = name, .migrations = migs};
+    const dk_plugin *list[] = {&p};
+    dk_err err = {0};
+    dk_harness *h = harness_with_db(list, 1, &err);
+    if (h == NULL)
+        fail_msg("%s", err.message);
+    dk_db *db = dk_harness_db(h);
+    const char *engine = dk_db_engine(db);
+    bool on_pg = strcmp(engine, "postgres") == 0;
+    assert_int_equal(on_pg, getenv("DK_TEST_PG_URL") != NULL && *getenv("DK_TEST_PG_URL"));
+
+    json_t *rows = NULL;
+    snprintf(q, sizeof(q), "SELECT engine FROM t_%s ORDER BY id", name);
+    assert_int_equal(dk_db_query(db, q, NULL, &rows), 0);
+    assert_int_equal(json_array_size(rows), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "engine")),
+                        engine);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 1), "engine")),
+                        "both");
+    json_decref(rows);
+
+    /* Recorded under the same names on either engine. */
+    snprintf(q, sizeof(q),
+             "SELECT COUNT(*) AS n FROM donkey_migrations WHERE plugin = '%s'"
+             " AND name IN ('001_create', '002_seed_both')",
+             name);
+    assert_int_equal(count_rows(db, q), 2);
+    dk_harness_free(h);
+
+    /* The same list again: nothing runs twice (a second CREATE would fail). */
+    h = harness_with_db(list, 1, &err);
+    if (h == NULL)
+        fail_msg("%s", err.message);
+    snprintf(q, sizeof(q), "SELECT COUNT(*) AS n FROM t_%s", name);
+    assert_int_equal(count_rows(dk_harness_db(h), q), 2);
+    dk_harness_free(h);
+
+    /* dk_db_migrate() directly, on an in-memory SQLite database: `sql`. */
+    dk_db *mem = dk_db_open("sqlite::memory:", &err);
+    assert_non_null(mem);
+    assert_int_equal(dk_db_migrate(mem, name, migs, 2, NULL, &err), 0);
+    snprintf(q, sizeof(q), "SELECT COUNT(*) AS n FROM t_%s WHERE engine = 'sqlite'", name);
+    assert_int_equal(count_rows(mem, q), 1);
+    dk_db_close(mem);
 }
 
 /* ---- custom errors, middleware, kinds over the harness ---- */
@@ -686,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_migrations_tracked_across_restarts),
         cmocka_unit_test(test_failing_migration_rolls_back_and_stops),
         cmocka_unit_test(test_migrations_in_dependency_order),
+        cmocka_unit_test(test_migration_sql_per_engine),
         cmocka_unit_test(test_harness_routes_errors_middleware_kinds),
         cmocka_unit_test(test_cors_over_harness),
         cmocka_unit_test(test_second_next_does_not_rerun_handler),

@@ -1,6 +1,6 @@
 # Turns migrations/<plugin>/NNN_name.sql into a C file of dk_migration arrays:
 #
-#   const dk_migration <plugin>_migrations[] = {{1, "name", "<sql>"}, ..., {0}};
+#   const dk_migration <plugin>_migrations[] = {{1, "name", "<sql>", NULL}, ..., {0}};
 #
 # one per directory under migrations/ (an empty directory gives an empty
 # array). The SQL is embedded as bytes, so the installed binary needs no
@@ -34,11 +34,11 @@ if(CMAKE_SCRIPT_MODE_FILE)
       file(READ ${f} hex HEX)
       string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
       string(APPEND text "static const char ${plugin}_sql_${i}[] = {${hex}0};\n")
-      string(APPEND entries "    {${number}, \"${name}\", ${plugin}_sql_${i}},\n")
+      string(APPEND entries "    {${number}, \"${name}\", ${plugin}_sql_${i}, NULL},\n")
       math(EXPR i "${i} + 1")
     endforeach()
     string(APPEND text "extern const dk_migration ${plugin}_migrations[];\n")
-    string(APPEND text "const dk_migration ${plugin}_migrations[] = {\n${entries}    {0, NULL, NULL},\n};\n\n")
+    string(APPEND text "const dk_migration ${plugin}_migrations[] = {\n${entries}    {0, NULL, NULL, NULL},\n};\n\n")
   endforeach()
   file(WRITE ${MIG_OUT}.tmp "${text}")
   execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different ${MIG_OUT}.tmp ${MIG_OUT})
