@@ -23,6 +23,9 @@ typedef struct auth_svc {
     char purge_id[DK_CRON_ID_SIZE];
 } auth_svc;
 
+/* One schema, two dialects: SQLite's INTEGER is 64-bit and its rowid is the
+ * key; PostgreSQL needs BIGSERIAL / BIGINT (ids and epoch milliseconds do not
+ * fit its 32-bit INTEGER). */
 static const dk_migration auth_migrations[] = {
     {1, "create_users_and_sessions",
      "CREATE TABLE board_users ("
@@ -35,6 +38,18 @@ static const dk_migration auth_migrations[] = {
      " user_id INTEGER NOT NULL REFERENCES board_users(id) ON DELETE CASCADE,"
      " expires_at INTEGER NOT NULL,"
      " created_at INTEGER NOT NULL);"
+     "CREATE INDEX board_sessions_expires ON board_sessions(expires_at);",
+     /* PostgreSQL */
+     "CREATE TABLE board_users ("
+     " id BIGSERIAL PRIMARY KEY,"
+     " username TEXT NOT NULL UNIQUE,"
+     " password_hash TEXT NOT NULL,"
+     " created_at BIGINT NOT NULL);"
+     "CREATE TABLE board_sessions ("
+     " token_hash TEXT PRIMARY KEY,"
+     " user_id BIGINT NOT NULL REFERENCES board_users(id) ON DELETE CASCADE,"
+     " expires_at BIGINT NOT NULL,"
+     " created_at BIGINT NOT NULL);"
      "CREATE INDEX board_sessions_expires ON board_sessions(expires_at);"},
     {0},
 };
@@ -233,7 +248,7 @@ static int auth_signup(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
     int64_t id = 0;
     int rc = dk_db_exec(a->db,
                         "INSERT INTO board_users (username, password_hash, created_at)"
-                        " VALUES (?, ?, ?)",
+                        " VALUES (?, ?, ?) RETURNING id",
                         params, NULL, &id);
     json_decref(params);
     if (rc == DK_ECONSTRAINT)

@@ -30,6 +30,8 @@ typedef struct boards_svc {
 
 static const char *const boards_deps[] = {"auth", NULL};
 
+/* SQLite first, then PostgreSQL (BIGSERIAL / BIGINT: ids and epoch
+ * milliseconds; same constraints). */
 static const dk_migration boards_migrations[] = {
     {1, "create_boards_and_tasks",
      "CREATE TABLE board_boards ("
@@ -45,13 +47,31 @@ static const dk_migration boards_migrations[] = {
      " created_by INTEGER NOT NULL REFERENCES board_users(id),"
      " created_at INTEGER NOT NULL,"
      " updated_at INTEGER NOT NULL);"
+     "CREATE INDEX board_tasks_board ON board_tasks(board_id);",
+     /* PostgreSQL */
+     "CREATE TABLE board_boards ("
+     " id BIGSERIAL PRIMARY KEY,"
+     " name TEXT NOT NULL,"
+     " owner_id BIGINT NOT NULL REFERENCES board_users(id),"
+     " created_at BIGINT NOT NULL);"
+     "CREATE TABLE board_tasks ("
+     " id BIGSERIAL PRIMARY KEY,"
+     " board_id BIGINT NOT NULL REFERENCES board_boards(id) ON DELETE CASCADE,"
+     " title TEXT NOT NULL,"
+     " col TEXT NOT NULL CHECK (col IN ('todo', 'doing', 'done')),"
+     " created_by BIGINT NOT NULL REFERENCES board_users(id),"
+     " created_at BIGINT NOT NULL,"
+     " updated_at BIGINT NOT NULL);"
      "CREATE INDEX board_tasks_board ON board_tasks(board_id);"},
     {0},
 };
 
+/* Portable SQL (SQLite and PostgreSQL): camelCase aliases are quoted, or
+ * PostgreSQL would fold them to lower case; new ids come from RETURNING id. */
 #define TASK_COLUMNS                                                                             \
-    "t.id AS id, t.board_id AS boardId, t.title AS title, t.col AS \"column\","                  \
-    " t.created_at AS createdAt, t.updated_at AS updatedAt, u.username AS createdBy"
+    "t.id AS id, t.board_id AS \"boardId\", t.title AS title, t.col AS \"column\","              \
+    " t.created_at AS \"createdAt\", t.updated_at AS \"updatedAt\","                            \
+    " u.username AS \"createdBy\""
 #define TASK_FROM " FROM board_tasks t JOIN board_users u ON u.id = t.created_by"
 
 /* ------------------------------------------------------------------ */
@@ -109,7 +129,7 @@ static int export_job(dk_job_ctx *jc, const json_t *data, json_t **result, void 
     json_t *row = NULL, *tasks = NULL;
     int rc = dk_db_query_one(db,
                              "SELECT b.id AS id, b.name AS name, u.username AS owner,"
-                             " b.created_at AS createdAt"
+                             " b.created_at AS \"createdAt\""
                              " FROM board_boards b JOIN board_users u ON u.id = b.owner_id"
                              " WHERE b.id = ?",
                              params, &row);
@@ -273,9 +293,9 @@ static int board_row(dk_ctx *ctx, boards_svc *b, json_int_t id, json_t **row)
     json_t *params = json_pack("[I]", id);
     int rc = dk_db_query_one(b->db,
                              "SELECT b.id AS id, b.name AS name, u.username AS owner,"
-                             " b.created_at AS createdAt,"
+                             " b.created_at AS \"createdAt\","
                              " (SELECT COUNT(*) FROM board_tasks t WHERE t.board_id = b.id)"
-                             " AS taskCount"
+                             " AS \"taskCount\""
                              " FROM board_boards b JOIN board_users u ON u.id = b.owner_id"
                              " WHERE b.id = ?",
                              params, row);
@@ -303,9 +323,9 @@ static int boards_list(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
     json_t *rows = NULL;
     int rc = dk_db_query(b->db,
                          "SELECT b.id AS id, b.name AS name, u.username AS owner,"
-                         " b.created_at AS createdAt,"
+                         " b.created_at AS \"createdAt\","
                          " (SELECT COUNT(*) FROM board_tasks t WHERE t.board_id = b.id)"
-                         " AS taskCount"
+                         " AS \"taskCount\""
                          " FROM board_boards b JOIN board_users u ON u.id = b.owner_id"
                          " ORDER BY b.id",
                          NULL, &rows);
@@ -322,7 +342,8 @@ static int boards_create_route(dk_ctx *ctx, const json_t *in, json_t **out, void
     json_t *params = json_pack("[O, I, I]", json_object_get(in, "name"),
                                (json_int_t)board_user_id(ctx), (json_int_t)dk_wall_ms());
     int64_t id = 0;
-    int rc = dk_db_exec(b->db, "INSERT INTO board_boards (name, owner_id, created_at) VALUES (?, ?, ?)",
+    int rc = dk_db_exec(b->db, "INSERT INTO board_boards (name, owner_id, created_at) VALUES (?, ?, ?)"
+                    " RETURNING id",
                         params, NULL, &id);
     json_decref(params);
     if (rc < 0)
@@ -372,7 +393,7 @@ static int tasks_add(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
     int64_t id = 0;
     rc = dk_db_exec(b->db,
                     "INSERT INTO board_tasks (board_id, title, col, created_by, created_at,"
-                    " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    " updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                     params, NULL, &id);
     json_decref(params);
     if (rc < 0)

@@ -3,8 +3,10 @@
  *   board [--port N] [--db URL] [--data-dir DIR] [--login-limit N]
  *         [--session-ttl SECONDS] [--purge-cron EXPR] [standard donkey flags]
  *
- * SQLite file board.db in the working directory by default; the page is at
- * http://127.0.0.1:3000/app. */
+ * SQLite file board.db in the working directory by default; PostgreSQL with
+ * --db postgres://user:pass@host/db (or DONKEY_DATABASE_URL): the plugins'
+ * migrations carry a PostgreSQL text and the queries are portable. The page
+ * is at http://127.0.0.1:3000/app. */
 #include "board.h"
 
 #include <sodium.h>
@@ -26,7 +28,8 @@ static void usage(FILE *out)
             "usage: board [options]\n"
             "  --port N              listen port (default 3000; 0 = any free port)\n"
             "  --host H              bind address (default 127.0.0.1)\n"
-            "  --db URL              database (default sqlite:board.db)\n"
+            "  --db URL              database (default sqlite:board.db, or DONKEY_DATABASE_URL;\n"
+            "                        postgres://user:pass@host:5432/db for PostgreSQL)\n"
             "  --data-dir DIR        where exports are written (default .)\n"
             "  --login-limit N       log-in attempts per IP and minute (default 10)\n"
             "  --session-ttl SECS    session lifetime (default 604800, a week)\n"

@@ -1,25 +1,104 @@
 """The board example (examples/board) through real sockets: sign-up, log-in
 and the session cookie, 401 without a session, wrong passwords, the log-in
 rate limit, boards and tasks, live events over SSE, the export job and its
-download, session expiry and the purge cron task."""
+download, session expiry and the purge cron task.
+
+Every case runs on SQLite (a file in a temporary directory) and, when
+DK_TEST_DB_URL is a postgres:// URL (CTest http.pg, under
+tests/db/with-postgres.sh), again on that PostgreSQL database, emptied before
+each server starts. Rows are read and changed directly with Python's sqlite3
+or with psql."""
 import json
 import os
+import re
 import socket
 import sqlite3
+import subprocess
 import tempfile
 import time
 import unittest
 import uuid
 
-from dk import BUILD, Server
+from dk import BUILD, TEST_DB_URL, Server, reset_test_db
 
 BOARD = os.path.join(BUILD, "examples", "board", "board")
 PASSWORD = "correct horse"
+PG_URL = TEST_DB_URL if TEST_DB_URL and TEST_DB_URL.startswith(("postgres://", "postgresql://")) \
+    else None
+BIG_ID = 3000000000  # above 2^31: ids are 64-bit on both engines
 
 
-def board_server(tmp, *extra):
-    return Server("--db", "sqlite:" + os.path.join(tmp, "board.db"), "--data-dir", tmp,
-                  "--log-level", "warn", *extra, binary=BOARD)
+class SqliteDb:
+    """The board's SQLite file in the test's temporary directory."""
+    engine = "sqlite"
+
+    def __init__(self, tmp):
+        self.path = os.path.join(tmp, "board.db")
+        self.url = "sqlite:" + self.path
+
+    def reset(self):
+        pass  # a new temporary directory, so a new file
+
+    def scalar(self, sql):
+        """The first column of the first row of `sql`, as int (None for NULL or no row)."""
+        c = sqlite3.connect(self.path, timeout=5)
+        try:
+            row = c.execute(sql).fetchone()
+        finally:
+            c.close()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def execute(self, sql):
+        """Runs a statement; returns the number of rows it changed."""
+        c = sqlite3.connect(self.path, timeout=5)
+        try:
+            n = c.execute(sql).rowcount
+            c.commit()
+        finally:
+            c.close()
+        return n
+
+
+class PostgresDb:
+    """The PostgreSQL database of DK_TEST_DB_URL, through psql."""
+    engine = "postgres"
+
+    def __init__(self, tmp):
+        self.url = PG_URL
+
+    def reset(self):
+        reset_test_db(self.url)
+
+    def _psql(self, sql):
+        r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", self.url,
+                            "-c", sql], capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise AssertionError("psql failed on %r: %s" % (sql, r.stderr))
+        return r.stdout
+
+    def scalar(self, sql):
+        out = self._psql(sql).strip().split("\n")[0]
+        return None if out == "" else int(out)
+
+    def execute(self, sql):
+        """Runs an INSERT, UPDATE or DELETE; returns the number of rows it changed."""
+        return self.scalar("WITH x AS (%s RETURNING 1) SELECT COUNT(*) FROM x" % sql)
+
+
+def board_server(db, tmp, *extra):
+    db.reset()
+    return Server("--db", db.url, "--data-dir", tmp, "--log-level", "warn", *extra, binary=BOARD)
+
+
+def safe(value):
+    """Values put into SQL text here are generated names and numbers only."""
+    if not re.fullmatch(r"[A-Za-z0-9_]+", str(value)):
+        raise ValueError("not safe in SQL text: %r" % value)
+    return str(value)
+
+
+def now_ms():
+    return int(time.time() * 1000)
 
 
 def uname(prefix="u"):
@@ -116,13 +195,26 @@ class EventStream:
         self.sock.close()
 
 
-class BoardTest(unittest.TestCase):
+def skip_reason(db_class):
+    if not os.path.exists(BOARD):
+        return "board example not built: " + BOARD
+    if db_class is PostgresDb and PG_URL is None:
+        return "DK_TEST_DB_URL is not a postgres:// URL"
+    return None
+
+
+class BoardCases:
+    """The cases on one server; subclasses name the database (Db)."""
+    Db = None
+
     @classmethod
     def setUpClass(cls):
-        if not os.path.exists(BOARD):
-            raise unittest.SkipTest("board example not built: " + BOARD)
+        reason = skip_reason(cls.Db)
+        if reason:
+            raise unittest.SkipTest(reason)
         cls.tmp = tempfile.TemporaryDirectory(prefix="dk-board-")
-        cls.srv = board_server(cls.tmp.name, "--login-limit", "1000")
+        cls.db = cls.Db(cls.tmp.name)
+        cls.srv = board_server(cls.db, cls.tmp.name, "--login-limit", "1000")
 
     @classmethod
     def tearDownClass(cls):
@@ -145,13 +237,28 @@ class BoardTest(unittest.TestCase):
 
     def test_signup_sets_http_only_cookie(self):
         name = uname()
+        before = now_ms()
         r = self.call("auth.signup", {"username": name, "password": PASSWORD})
+        after = now_ms()
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json["user"]["username"], name)
         cookie, header = session_cookie(r)
         self.assertRegex(cookie, r"^[0-9a-f]{64}$")
         for attr in ("HttpOnly", "SameSite=Lax", "Path=/"):
             self.assertIn(attr, header)
+        # The rows: the id the route returned, times in epoch milliseconds
+        # (beyond 32 bits), and only a hash of the token.
+        uid = r.json["user"]["id"]
+        self.assertEqual(self.db.scalar("SELECT id FROM board_users WHERE username = '%s'"
+                                        % safe(name)), uid)
+        created = self.db.scalar("SELECT created_at FROM board_users WHERE id = %d" % uid)
+        self.assertTrue(before <= created <= after, (before, created, after))
+        self.assertEqual(self.db.scalar("SELECT COUNT(*) FROM board_sessions WHERE user_id = %d"
+                                        % uid), 1)
+        expires = self.db.scalar("SELECT expires_at FROM board_sessions WHERE user_id = %d" % uid)
+        self.assertAlmostEqual(expires - created, 604800 * 1000, delta=5000)
+        self.assertEqual(self.db.scalar("SELECT COUNT(*) FROM board_sessions WHERE token_hash = '%s'"
+                                        % safe(cookie)), 0)
         me = self.call("auth.me", cookie=cookie)
         self.assertEqual(me.status, 200, me)
         self.assertEqual(me.json["user"]["username"], name)
@@ -231,6 +338,37 @@ class BoardTest(unittest.TestCase):
         self.assertEqual(self.call("tasks.delete", {"id": task["id"]}, cookie=bob).status, 404)
         self.assertEqual(self.call("boards.get", {"id": 999999}, cookie=bob).status, 404)
 
+    def test_rows_match_routes_and_ids_beyond_32_bits(self):
+        ann_name, ann = self.signup()
+        board = self.call("boards.create", {"name": "Rows"}, cookie=ann).json
+        task = self.call("tasks.add", {"boardId": board["id"], "title": "Row", "column": "doing"},
+                         cookie=ann).json
+        self.assertEqual(self.db.scalar("SELECT COUNT(*) FROM board_tasks WHERE id = %d"
+                                        " AND board_id = %d AND col = 'doing'"
+                                        % (task["id"], board["id"])), 1)
+        self.assertEqual(self.db.scalar("SELECT owner_id FROM board_boards WHERE id = %d"
+                                        % board["id"]),
+                         self.call("auth.me", cookie=ann).json["user"]["id"])
+        # A board whose id does not fit in 32 bits, written directly; the
+        # routes read it, add to it and move its tasks.
+        big = BIG_ID + int(uuid.uuid4().hex[:6], 16)
+        uid = self.db.scalar("SELECT id FROM board_users WHERE username = '%s'" % safe(ann_name))
+        self.assertEqual(self.db.execute(
+            "INSERT INTO board_boards (id, name, owner_id, created_at) VALUES (%d, 'Big', %d, %d)"
+            % (big, uid, now_ms())), 1)
+        g = self.call("boards.get", {"id": big}, cookie=ann)
+        self.assertEqual(g.status, 200, g)
+        self.assertEqual((g.json["board"]["id"], g.json["board"]["name"]), (big, "Big"))
+        t = self.call("tasks.add", {"boardId": big, "title": "Far away"}, cookie=ann)
+        self.assertEqual(t.status, 200, t)
+        self.assertEqual(t.json["boardId"], big)
+        m = self.call("tasks.move", {"id": t.json["id"], "column": "done"}, cookie=ann)
+        self.assertEqual((m.status, m.json["boardId"], m.json["column"]), (200, big, "done"))
+        self.assertEqual(self.db.scalar("SELECT board_id FROM board_tasks WHERE id = %d"
+                                        % t.json["id"]), big)
+        listed = self.call("boards.list", cookie=ann).json["boards"]
+        self.assertEqual([x["taskCount"] for x in listed if x["id"] == big], [1])
+
     def test_sse_event_on_task_add_and_move(self):
         _, ann = self.signup()
         bob_name, bob = self.signup()
@@ -279,6 +417,8 @@ class BoardTest(unittest.TestCase):
         doc = json.loads(dl.body)
         self.assertEqual(doc["board"]["name"], "Export me")
         self.assertEqual([t["title"] for t in doc["tasks"]], ["one", "two", "three"])
+        self.assertEqual([t["boardId"] for t in doc["tasks"]], [board["id"]] * 3)
+        self.assertEqual(doc["board"]["createdAt"], board["createdAt"])
         missing = self.srv.request("GET", "/boards.download?job=999999",
                                    headers={"Cookie": "board_session=" + ann})
         self.assertEqual(missing.status, 404)
@@ -301,19 +441,22 @@ class BoardTest(unittest.TestCase):
         self.assertEqual(self.srv.request("GET", "/runtime.js").status, 200)
 
 
-class BoardLimitsTest(unittest.TestCase):
+class BoardLimitsCases:
     """Settings that need their own server: a low log-in limit, short sessions."""
+    Db = None
 
     def setUp(self):
-        if not os.path.exists(BOARD):
-            self.skipTest("board example not built: " + BOARD)
+        reason = skip_reason(self.Db)
+        if reason:
+            self.skipTest(reason)
         self.tmp = tempfile.TemporaryDirectory(prefix="dk-board-")
+        self.db = self.Db(self.tmp.name)
 
     def tearDown(self):
         self.tmp.cleanup()
 
     def test_login_rate_limit(self):
-        with board_server(self.tmp.name, "--login-limit", "3") as srv:
+        with board_server(self.db, self.tmp.name, "--login-limit", "3") as srv:
             name = uname()
             self.assertEqual(srv.call("auth.signup", {"username": name, "password": PASSWORD}).status,
                              200)
@@ -331,9 +474,16 @@ class BoardLimitsTest(unittest.TestCase):
             self.assertEqual(srv.call("auth.signup", {"username": uname(), "password": PASSWORD})
                              .status, 200)
 
+    def wait_for_count(self, sql, want, timeout=5):
+        deadline = time.time() + timeout
+        while True:
+            n = self.db.scalar(sql)
+            if n == want or time.time() > deadline:
+                return n
+            time.sleep(0.2)
+
     def test_session_expiry_and_purge(self):
-        db = os.path.join(self.tmp.name, "board.db")
-        with board_server(self.tmp.name, "--session-ttl", "1", "--purge-cron",
+        with board_server(self.db, self.tmp.name, "--session-ttl", "1", "--purge-cron",
                           "* * * * * *") as srv:
             r = srv.call("auth.signup", {"username": uname(), "password": PASSWORD})
             cookie, header = session_cookie(r)
@@ -342,15 +492,49 @@ class BoardLimitsTest(unittest.TestCase):
             self.assertEqual(srv.call("auth.me", headers=hdr).status, 200)
             time.sleep(1.3)
             self.assertEqual(srv.call("auth.me", headers=hdr).status, 401)
-            deadline = time.time() + 5
-            left = None
-            while time.time() < deadline:
-                with sqlite3.connect(db, timeout=5) as c:
-                    left = c.execute("SELECT COUNT(*) FROM board_sessions").fetchone()[0]
-                if left == 0:
-                    break
-                time.sleep(0.2)
+            left = self.wait_for_count("SELECT COUNT(*) FROM board_sessions", 0)
             self.assertEqual(left, 0, "the cron task did not purge the expired session")
+
+    def test_expired_row_is_refused_and_purged(self):
+        """Expiry is the row's expires_at (set here in the database), and the
+        purge deletes only expired rows."""
+        with board_server(self.db, self.tmp.name, "--purge-cron", "* * * * * *") as srv:
+            ann, bob = uname("ann"), uname("bob")
+            cookies = {}
+            for name in (ann, bob):
+                r = srv.call("auth.signup", {"username": name, "password": PASSWORD})
+                self.assertEqual(r.status, 200, r)
+                cookies[name] = {"Cookie": "board_session=" + session_cookie(r)[0]}
+                self.assertEqual(srv.call("auth.me", headers=cookies[name]).status, 200)
+            of = lambda name: ("SELECT COUNT(*) FROM board_sessions WHERE user_id ="
+                               " (SELECT id FROM board_users WHERE username = '%s')" % safe(name))
+            changed = self.db.execute(
+                "UPDATE board_sessions SET expires_at = %d WHERE user_id ="
+                " (SELECT id FROM board_users WHERE username = '%s')" % (now_ms() - 1000, safe(ann)))
+            self.assertEqual(changed, 1)
+            self.assertEqual(srv.call("auth.me", headers=cookies[ann]).status, 401)
+            self.assertEqual(self.wait_for_count(of(ann), 0), 0,
+                             "the cron task did not purge the expired session")
+            time.sleep(1.2)  # at least one more purge run
+            self.assertEqual(self.db.scalar(of(bob)), 1)
+            me = srv.call("auth.me", headers=cookies[bob])
+            self.assertEqual((me.status, me.json["user"]["username"]), (200, bob))
+
+
+class BoardSqliteTest(BoardCases, unittest.TestCase):
+    Db = SqliteDb
+
+
+class BoardPostgresTest(BoardCases, unittest.TestCase):
+    Db = PostgresDb
+
+
+class BoardLimitsSqliteTest(BoardLimitsCases, unittest.TestCase):
+    Db = SqliteDb
+
+
+class BoardLimitsPostgresTest(BoardLimitsCases, unittest.TestCase):
+    Db = PostgresDb
 
 
 if __name__ == "__main__":
