@@ -76,19 +76,3 @@ endif()
 if(TEST fuzz.all)
   set_tests_properties(fuzz.all PROPERTIES RUN_SERIAL TRUE)
 endif()
-# TEMPORARY: dk_migration gained a fourth member (sql_postgres). These three
-# files still use three-value initialisers, which -Wextra's
-# -Wmissing-field-initializers makes errors under -Werror. Once their owners
-# add the fourth value (NULL; for jobs.c its PostgreSQL schema), delete this
-# block. (Only builds with tests read it; the in-tree builds without tests
-# use -DDK_WERROR=OFF.)
-set_source_files_properties(${CMAKE_SOURCE_DIR}/src/core/jobs.c DIRECTORY ${CMAKE_SOURCE_DIR}
-  PROPERTIES COMPILE_OPTIONS -Wno-missing-field-initializers)
-if(TARGET test_db)
-  set_source_files_properties(${CMAKE_CURRENT_SOURCE_DIR}/unit/test_db.c
-    PROPERTIES COMPILE_OPTIONS -Wno-missing-field-initializers)
-endif()
-if(TARGET bench_app)
-  set_source_files_properties(${CMAKE_SOURCE_DIR}/bench/app/bench_app.c
-    DIRECTORY ${CMAKE_SOURCE_DIR}/bench PROPERTIES COMPILE_OPTIONS -Wno-missing-field-initializers)
-endif()

@@ -62,7 +62,8 @@ static const dk_migration bench_migrations[] = {
     {1, "create_items",
      "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price INTEGER NOT NULL);"
      "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < 1000) "
-     "INSERT INTO items (id, name, price) SELECT i, 'item ' || i, i * 7 % 1000 FROM seq;"},
+     "INSERT INTO items (id, name, price) SELECT i, 'item ' || i, i * 7 % 1000 FROM seq;",
+     NULL},
     {0},
 };
 

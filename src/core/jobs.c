@@ -496,7 +496,7 @@ static int ensure_schema(dk_jobs *j, dk_err *err)
             rc = dk_err_set(err, DK_ESTATE, "jobs: no database");
         } else {
             j->sqlite = strcmp(dk_db_engine(db), "sqlite") == 0;
-            dk_migration m = {1, "create_jobs", j->sqlite ? SQLITE_SCHEMA : PG_SCHEMA};
+            dk_migration m = {1, "create_jobs", SQLITE_SCHEMA, PG_SCHEMA};
             rc = dk_db_migrate(db, "donkey.jobs", &m, 1, logger_of(j), err);
             if (rc == 0)
                 atomic_store(&j->schema_ready, true);

@@ -403,8 +403,8 @@ static void test_migrations_once_and_pending(void **state)
     dk_err err = {0};
     /* Listed out of order: 002 only works after 001. */
     const dk_migration v1[] = {
-        {2, "seed_a", "INSERT INTO mig_a (x) VALUES (1)"},
-        {1, "create_a", "CREATE TABLE mig_a (x INTEGER NOT NULL)"},
+        {2, "seed_a", "INSERT INTO mig_a (x) VALUES (1)", NULL},
+        {1, "create_a", "CREATE TABLE mig_a (x INTEGER NOT NULL)", NULL},
     };
     assert_int_equal(dk_db_migrate(db, "notes", v1, 2, NULL, &err), 0);
     assert_int_equal(count_rows(db, "mig_a"), 1);
@@ -430,13 +430,13 @@ static void test_migrations_once_and_pending(void **state)
 
     /* Only the new one runs; another plugin's list is tracked separately. */
     const dk_migration v2[] = {
-        {1, "create_a", "CREATE TABLE mig_a (x INTEGER NOT NULL)"},
-        {3, "seed_more", "INSERT INTO mig_a (x) VALUES (3)"},
-        {2, "seed_a", "INSERT INTO mig_a (x) VALUES (1)"},
+        {1, "create_a", "CREATE TABLE mig_a (x INTEGER NOT NULL)", NULL},
+        {3, "seed_more", "INSERT INTO mig_a (x) VALUES (3)", NULL},
+        {2, "seed_a", "INSERT INTO mig_a (x) VALUES (1)", NULL},
     };
     assert_int_equal(dk_db_migrate(db, "notes", v2, 3, NULL, &err), 0);
     assert_int_equal(count_rows(db, "mig_a"), 2);
-    const dk_migration other[] = {{1, "create_b", "CREATE TABLE mig_b (y TEXT)"}};
+    const dk_migration other[] = {{1, "create_b", "CREATE TABLE mig_b (y TEXT)", NULL}};
     assert_int_equal(dk_db_migrate(db, "other", other, 1, NULL, &err), 0);
     assert_int_equal(count_rows(db, "donkey_migrations"), 4);
     dk_db_close(db);
@@ -448,9 +448,9 @@ static void test_migrations_duplicates(void **state)
     dk_db *db = open_fresh(b);
     dk_err err = {0};
     const dk_migration dup[] = {
-        {1, "create_a", "CREATE TABLE mig_a (x INTEGER)"},
-        {7, "x", "SELECT 1"},
-        {1, "create_b", "CREATE TABLE mig_b (x INTEGER)"},
+        {1, "create_a", "CREATE TABLE mig_a (x INTEGER)", NULL},
+        {7, "x", "SELECT 1", NULL},
+        {1, "create_b", "CREATE TABLE mig_b (x INTEGER)", NULL},
     };
     assert_int_equal(dk_db_migrate(db, "dupes", dup, 3, NULL, &err), DK_EINVAL);
     assert_non_null(strstr(err.message, "dupes"));
@@ -466,11 +466,11 @@ static void test_migrations_failure(void **state)
     dk_db *db = open_fresh(b);
     dk_err err = {0};
     const dk_migration migs[] = {
-        {1, "create_ok", "CREATE TABLE mig_ok (x INTEGER)"},
+        {1, "create_ok", "CREATE TABLE mig_ok (x INTEGER)", NULL},
         {2, "broken", "CREATE TABLE mig_bad (x INTEGER);\n"
                       "INSERT INTO mig_bad (x) VALUES (1);\n"
-                      "INSERT INTO no_such_table (x) VALUES (1);"},
-        {3, "never", "CREATE TABLE mig_b (x INTEGER)"},
+                      "INSERT INTO no_such_table (x) VALUES (1);", NULL},
+        {3, "never", "CREATE TABLE mig_b (x INTEGER)", NULL},
     };
     int rc = dk_db_migrate(db, "shop", migs, 3, NULL, &err);
     assert_true(rc < 0);
