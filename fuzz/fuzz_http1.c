@@ -59,18 +59,28 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static int connect_lo(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {3, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-        abort(); /* the server stopped accepting */
-    return fd;
+    /* A transient refusal (a full accept queue or no free local port while
+     * the machine is loaded: tens of thousands of short connections) is
+     * retried for up to ~5 s; a server that stays unreachable is a finding. */
+    for (int tries = 0;; tries++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0)
+            abort();
+        struct timeval tv = {3, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+            return fd;
+        close(fd);
+        if (tries == 50)
+            abort(); /* the server stopped accepting */
+        usleep(100000);
+    }
 }
 
 static size_t exchange(const void *data, size_t size, char *out, size_t cap)
