@@ -119,8 +119,9 @@ struct dk_request {
 
 struct dk_response {
     int status;
-    dk__header *headers; /* heap copies */
+    dk__header *headers; /* heap copies, name and value in one block */
     size_t nheaders, hcap;
+    uint64_t hlit;       /* bit i: header i is two string literals, not owned */
     json_t *json;      /* owned */
     dk__buf body;      /* when not JSON */
     bool has_body;

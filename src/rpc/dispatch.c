@@ -11,12 +11,19 @@
 
 /* ---- arena ---- */
 
+/* The first block of a request's arena is small enough for glibc's per-thread
+ * cache (chunks up to 1032 bytes): a typical request fits in it, and a larger
+ * block would take malloc's slow path (and a consolidation) every request. */
+#define ARENA_FIRST_CAP (1024 - sizeof(dk__arena_block))
+#define ARENA_NEXT_CAP 4000
+
 void *dk__arena_alloc(dk__arena *a, size_t size)
 {
     size = (size + 15) & ~(size_t)15;
     dk__arena_block *b = a->head;
     if (b == NULL || b->cap - b->used < size) {
-        size_t cap = size > 4000 ? size : 4000;
+        size_t min = b == NULL ? ARENA_FIRST_CAP : ARENA_NEXT_CAP;
+        size_t cap = size > min ? size : min;
         b = malloc(sizeof(*b) + cap);
         if (b == NULL)
             return NULL;
@@ -174,14 +181,86 @@ char *dk_ctx_strdup(dk_ctx *ctx, const char *s)
     return s ? dk__arena_strndup(&ctx->arena, s, strlen(s)) : NULL;
 }
 
+/* Formats made only of text, "%s" and "%%" (the common case: "hello %s") are
+ * assembled by hand, without printf; `n` strings at most. Returns the length,
+ * or -1 when the format needs printf. A NULL string prints as glibc does. */
+#define SIMPLE_FMT_MAX 8
+
+static int simple_format(const char *fmt, va_list ap, const char **strs, size_t *lens)
+{
+    size_t total = 0, n = 0;
+    for (const char *f = fmt; *f; f++) {
+        if (*f != '%') {
+            total++;
+            continue;
+        }
+        f++;
+        if (*f == '%') {
+            total++;
+        } else if (*f == 's' && n < SIMPLE_FMT_MAX) {
+            const char *a = va_arg(ap, const char *);
+            strs[n] = a ? a : "(null)";
+            lens[n] = strlen(strs[n]);
+            total += lens[n++];
+        } else {
+            return -1;
+        }
+    }
+    return total > INT32_MAX ? -1 : (int)total;
+}
+
+static void simple_write(char *out, const char *fmt, const char **strs, const size_t *lens)
+{
+    size_t n = 0;
+    for (const char *f = fmt; *f; f++) {
+        if (*f != '%') {
+            *out++ = *f;
+        } else if (*++f == '%') {
+            *out++ = '%';
+        } else {
+            memcpy(out, strs[n], lens[n]);
+            out += lens[n++];
+        }
+    }
+    *out = '\0';
+}
+
 char *dk_ctx_printf(dk_ctx *ctx, const char *fmt, ...)
 {
+    const char *strs[SIMPLE_FMT_MAX];
+    size_t lens[SIMPLE_FMT_MAX];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = simple_format(fmt, ap, strs, lens);
     va_end(ap);
-    if (n < 0)
-        return NULL;
+    if (n >= 0) {
+        char *p = dk__arena_alloc(&ctx->arena, (size_t)n + 1);
+        if (p != NULL)
+            simple_write(p, fmt, strs, lens);
+        return p;
+    }
+    /* printf formats: straight into the arena's free space when it fits. */
+    dk__arena_block *b = ctx->arena.head;
+    size_t avail = b != NULL ? b->cap - b->used : 0;
+    if (avail > 0) {
+        va_start(ap, fmt);
+        n = vsnprintf(b->data + b->used, avail, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return NULL;
+        if ((size_t)n < avail) {
+            char *p = b->data + b->used;
+            size_t used = ((size_t)n + 1 + 15) & ~(size_t)15;
+            b->used += used < avail ? used : avail;
+            return p;
+        }
+    } else {
+        va_start(ap, fmt);
+        n = vsnprintf(NULL, 0, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return NULL;
+    }
     char *p = dk__arena_alloc(&ctx->arena, (size_t)n + 1);
     if (p == NULL)
         return NULL;
@@ -421,14 +500,20 @@ void dk__response_reset_body(dk_response *res)
     res->has_body = false;
 }
 
+/* Header i's strings are owned (one allocation, at `name`) unless its bit in
+ * `hlit` says both are string literals. */
+static bool header_owned(const dk_response *res, size_t i)
+{
+    return i >= 64 || !(res->hlit & (UINT64_C(1) << i));
+}
+
 void dk__response_free(dk_response *res)
 {
     dk__response_reset_body(res);
     dk__buf_free(&res->body);
-    for (size_t i = 0; i < res->nheaders; i++) {
-        free((char *)res->headers[i].name);
-        free((char *)res->headers[i].value);
-    }
+    for (size_t i = 0; i < res->nheaders; i++)
+        if (header_owned(res, i))
+            free((char *)res->headers[i].name); /* the value is in the same block */
     free(res->headers);
     if (res->stream)
         dk_stream_unref(res->stream);
@@ -452,10 +537,10 @@ static bool header_safe(const char *s, bool name)
     return true;
 }
 
-int dk_response_add_header(dk_response *res, const char *name, const char *value)
+/* Appends a header whose name and value were already checked. `literal`:
+ * both are string literals, kept by pointer. */
+static int push_header(dk_response *res, const char *name, const char *value, bool literal)
 {
-    if (!header_safe(name, true) || !header_safe(value, false))
-        return DK_EINVAL;
     if (res->nheaders == res->hcap) {
         size_t cap = res->hcap ? res->hcap * 2 : 8;
         dk__header *h = realloc(res->headers, cap * sizeof(*h));
@@ -464,33 +549,59 @@ int dk_response_add_header(dk_response *res, const char *name, const char *value
         res->headers = h;
         res->hcap = cap;
     }
-    char *n = strdup(name), *v = strdup(value);
-    if (n == NULL || v == NULL) {
-        free(n);
-        free(v);
-        return DK_ENOMEM;
+    size_t i = res->nheaders;
+    if (literal && i < 64) {
+        res->headers[i].name = name;
+        res->headers[i].value = value;
+        res->hlit |= UINT64_C(1) << i;
+    } else {
+        size_t nl = strlen(name), vl = strlen(value);
+        char *p = malloc(nl + vl + 2);
+        if (p == NULL)
+            return DK_ENOMEM;
+        memcpy(p, name, nl + 1);
+        memcpy(p + nl + 1, value, vl + 1);
+        res->headers[i].name = p;
+        res->headers[i].value = p + nl + 1;
+        if (i < 64)
+            res->hlit &= ~(UINT64_C(1) << i);
     }
-    res->headers[res->nheaders].name = n;
-    res->headers[res->nheaders].value = v;
     res->nheaders++;
     return 0;
+}
+
+/* Removes every header named `name` (any case), keeping the others' order. */
+static void drop_headers(dk_response *res, const char *name)
+{
+    size_t o = 0;
+    uint64_t lit = 0;
+    for (size_t i = 0; i < res->nheaders; i++) {
+        if (strcasecmp(res->headers[i].name, name) == 0) {
+            if (header_owned(res, i))
+                free((char *)res->headers[i].name);
+            continue;
+        }
+        if (!header_owned(res, i) && o < 64)
+            lit |= UINT64_C(1) << o;
+        res->headers[o++] = res->headers[i];
+    }
+    res->nheaders = o;
+    res->hlit = lit;
+}
+
+int dk_response_add_header(dk_response *res, const char *name, const char *value)
+{
+    if (!header_safe(name, true) || !header_safe(value, false))
+        return DK_EINVAL;
+    return push_header(res, name, value, false);
 }
 
 int dk_response_set_header(dk_response *res, const char *name, const char *value)
 {
     if (!header_safe(name, true) || !header_safe(value, false))
         return DK_EINVAL;
-    size_t o = 0;
-    for (size_t i = 0; i < res->nheaders; i++) {
-        if (strcasecmp(res->headers[i].name, name) == 0) {
-            free((char *)res->headers[i].name);
-            free((char *)res->headers[i].value);
-        } else {
-            res->headers[o++] = res->headers[i];
-        }
-    }
-    res->nheaders = o;
-    return dk_response_add_header(res, name, value);
+    drop_headers(res, name);
+    return push_header(res, name, value, false);
 }
 
 const char *dk_response_header(const dk_response *res, const char *name)
@@ -515,9 +626,8 @@ int dk_response_set_json(dk_response *res, json_t *value)
         return DK_ENOMEM;
     res->json = value;
     res->has_body = true;
-    if (dk_response_header(res, "content-type") == NULL)
-        return dk_response_add_header(res, "Content-Type", "application/json");
-    return dk_response_set_header(res, "Content-Type", "application/json");
+    drop_headers(res, "Content-Type");
+    return push_header(res, "Content-Type", "application/json", true);
 }
 
 json_t *dk_response_json(const dk_response *res) { return res->json; }
@@ -645,7 +755,12 @@ int dk_route_run_typed(dk_ctx *ctx, dk_request *req, dk_response *res, const dk_
             if (req->json == NULL)
                 return dk_fail(ctx, 400, "Invalid JSON");
         }
-        if (!within_limits(req->json, 0, o->max_json_depth, o->max_json_string)) {
+        /* A value nested d deep needs d opening brackets before it, and a
+         * decoded string is never longer than its JSON text: a body no longer
+         * than both limits cannot exceed them, and is not walked. */
+        bool short_body = len <= (size_t)o->max_json_depth && len <= o->max_json_string;
+        if (!short_body &&
+            !within_limits(req->json, 0, o->max_json_depth, o->max_json_string)) {
             json_decref(req->json);
             req->json = NULL;
             return dk_fail(ctx, 400, "JSON nesting or string length exceeds the server's limits");
@@ -771,5 +886,7 @@ void dk__dispatch(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res)
             dk_next_run(&first);
         }
     }
-    dk_response_set_header(res, "X-Request-Id", ctx->request_id);
+    /* A request id is 36 hexadecimal digits and dashes: no check needed. */
+    drop_headers(res, "X-Request-Id");
+    push_header(res, "X-Request-Id", ctx->request_id, false);
 }

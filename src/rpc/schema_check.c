@@ -369,6 +369,33 @@ static bool check_safe_int(vctx *c, const json_t *v, const seg *at)
     return false;
 }
 
+/* The normalised copy of an array or object, made lazily: while every member
+ * so far comes back unchanged and in the input's own order, nothing is
+ * allocated, and a value that changes nothing is returned as itself (a new
+ * reference). `same` is true until the first difference; `pos` counts the
+ * members matched so far (arrays) or points at the next input key (objects). */
+typedef struct lazy {
+    bool want;   /* a copy is wanted (the node may transform, all valid so far) */
+    bool same;   /* nothing differs yet: `copy` not made */
+    json_t *copy;
+    size_t pos;  /* arrays: elements matched */
+    void *iter;  /* objects: the input's next key */
+} lazy;
+
+/* Makes the copy of an array from the first `upto` elements of `v`. */
+static void lazy_array_materialise(vctx *c, lazy *z, const json_t *v)
+{
+    z->same = false;
+    z->copy = json_array();
+    if (z->copy == NULL) {
+        c->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < z->pos; i++)
+        if (json_array_append(z->copy, json_array_get(v, i)) != 0)
+            c->oom = true;
+}
+
 /* Builds the copy only while everything so far is valid: once an issue is
  * known the copy is discarded anyway, but all elements are still checked. */
 static bool check_array(vctx *c, const dk__snode *n, const json_t *v, const seg *at, bool ok,
@@ -385,32 +412,78 @@ static bool check_array(vctx *c, const dk__snode *n, const json_t *v, const seg 
     }
     if (n->items == NULL)
         return ok;
-    json_t *copy = n->rebuild_arr && ok ? json_array() : NULL;
-    if (n->rebuild_arr && ok && copy == NULL)
-        c->oom = true;
+    lazy z = {.want = n->rebuild_arr && ok, .same = true};
     for (size_t i = 0; i < len; i++) {
         seg s = {at, NULL, 0, i};
-        json_t *e = check(c, n->items, json_array_get(v, i), &s);
+        json_t *orig = json_array_get(v, i);
+        json_t *e = check(c, n->items, orig, &s);
         if (e == NULL) {
             ok = false;
             continue;
         }
-        if (copy != NULL && ok && json_array_append_new(copy, e) != 0)
-            c->oom = true;
-        else if (copy == NULL || !ok)
+        if (!z.want || !ok) {
             json_decref(e);
+            continue;
+        }
+        if (z.same && e == orig) {
+            z.pos++;
+            json_decref(e);
+            continue;
+        }
+        if (z.same)
+            lazy_array_materialise(c, &z, v);
+        if (z.copy == NULL || json_array_append_new(z.copy, e) != 0)
+            c->oom = true;
     }
-    if (!ok || c->oom)
-        json_decref(copy);
+    if (!ok || c->oom || !z.want)
+        json_decref(z.copy);
     else
-        *out = copy;
+        *out = z.same ? json_incref((json_t *)v) : z.copy;
     return ok;
 }
 
-static void copy_member(vctx *c, json_t *copy, const char *key, size_t klen, json_t *v)
+/* Makes the copy of an object from the input's members before `z->iter`. */
+static void lazy_object_materialise(vctx *c, lazy *z, const json_t *v)
 {
-    if (json_object_setn_new_nocheck(copy, key, klen, v) != 0)
+    z->same = false;
+    z->copy = json_object();
+    if (z->copy == NULL) {
         c->oom = true;
+        return;
+    }
+    for (void *it = json_object_iter((json_t *)v); it != NULL && it != z->iter;
+         it = json_object_iter_next((json_t *)v, it)) {
+        if (json_object_setn_nocheck(z->copy, json_object_iter_key(it),
+                                     json_object_iter_key_len(it),
+                                     json_object_iter_value(it)) != 0)
+            c->oom = true;
+    }
+}
+
+/* Adds member `key` = `r` (a new reference, stolen) to the object's copy.
+ * `orig` is the input's own value under that key (NULL for a default); `at`
+ * the input's iterator it was read from (NULL when looked up by key) and
+ * `after` the one following it. */
+static void copy_member(vctx *c, lazy *z, const json_t *v, const char *key, size_t klen,
+                        json_t *r, const json_t *orig, void *at, void *after)
+{
+    if (z->same) {
+        void *it = z->iter;
+        if (r == orig && it != NULL &&
+            (it == at || (json_object_iter_value(it) == orig &&
+                          json_object_iter_key_len(it) == klen &&
+                          memcmp(json_object_iter_key(it), key, klen) == 0))) {
+            z->iter = it == at ? after : json_object_iter_next((json_t *)v, it);
+            json_decref(r);
+            return;
+        }
+        lazy_object_materialise(c, z, v);
+    }
+    if (z->copy == NULL || json_object_setn_new_nocheck(z->copy, key, klen, r) != 0) {
+        if (z->copy == NULL)
+            json_decref(r);
+        c->oom = true;
+    }
 }
 
 static bool check_object(vctx *c, const dk__snode *n, const json_t *v, const seg *at, bool ok,
@@ -425,31 +498,45 @@ static bool check_object(vctx *c, const dk__snode *n, const json_t *v, const seg
         size_issue(c, at, false, "object", n->max_props, "property(ies)");
         ok = false;
     }
-    json_t *copy = n->rebuild_obj && ok ? json_object() : NULL;
-    if (n->rebuild_obj && ok && copy == NULL)
-        c->oom = true;
+    lazy z = {.want = n->rebuild_obj && ok, .same = true};
+    if (z.want)
+        z.iter = json_object_iter((json_t *)v);
 
-    /* Declared properties in schema order, so issues and output follow it. */
+    /* Declared properties in schema order, so issues and output follow it.
+     * Members in that same order are read by walking the input (no hashing);
+     * the others are looked up by key. */
+    void *cur = size > 0 ? json_object_iter((json_t *)v) : NULL;
+    size_t present = 0;
     for (size_t i = 0; i < n->nprops; i++) {
         const dk__sprop *p = &n->props[i];
-        json_t *pv = json_object_getn(v, p->key, p->klen);
+        json_t *pv;
+        void *from = NULL, *after = NULL;
+        if (cur != NULL && json_object_iter_key_len(cur) == p->klen &&
+            memcmp(json_object_iter_key(cur), p->key, p->klen) == 0) {
+            from = cur;
+            pv = json_object_iter_value(cur);
+            cur = after = json_object_iter_next((json_t *)v, cur);
+        } else {
+            pv = json_object_getn(v, p->key, p->klen);
+        }
         seg s = {at, p->key, p->klen, 0};
         if (pv != NULL) {
+            present++;
             json_t *r = p->schema ? check(c, p->schema, pv, &s) : json_incref(pv);
             if (r == NULL)
                 ok = false;
-            else if (copy != NULL && ok)
-                copy_member(c, copy, p->key, p->klen, r);
+            else if (z.want && ok)
+                copy_member(c, &z, v, p->key, p->klen, r, pv, from, after);
             else
                 json_decref(r);
         } else if (p->schema != NULL && p->schema->def != NULL) {
             /* A fresh copy: the caller may change its output, the schema is shared. */
-            if (copy != NULL && ok) {
+            if (z.want && ok) {
                 json_t *d = json_deep_copy(p->schema->def);
                 if (d == NULL)
                     c->oom = true;
                 else
-                    copy_member(c, copy, p->key, p->klen, d);
+                    copy_member(c, &z, v, p->key, p->klen, d, NULL, NULL, NULL);
             }
         } else if (p->required) {
             json_t *it = issue(c, &s, "invalid_type", "Required");
@@ -461,10 +548,11 @@ static bool check_object(vctx *c, const dk__snode *n, const json_t *v, const seg
     }
 
     /* Undeclared keys: dropped (strip) without even looking at them, unless
-     * the schema keeps, validates or refuses them. */
+     * the schema keeps, validates or refuses them. Keys are unique, so when
+     * every input key was a declared property there is nothing to look at. */
     bool scan = n->addl == DK__ADDL_DENY || n->addl == DK__ADDL_SCHEMA ||
-                (n->addl == DK__ADDL_ALLOW && copy != NULL);
-    if (scan && size > 0) {
+                (n->addl == DK__ADDL_ALLOW && z.want);
+    if (scan && size > present) {
         json_t *unknown = NULL;
         const char *key;
         size_t klen;
@@ -484,8 +572,8 @@ static bool check_object(vctx *c, const dk__snode *n, const json_t *v, const seg
                                                     : json_incref(pv);
             if (r == NULL)
                 ok = false;
-            else if (copy != NULL && ok)
-                copy_member(c, copy, key, klen, r);
+            else if (z.want && ok)
+                copy_member(c, &z, v, key, klen, r, pv, NULL, NULL);
             else
                 json_decref(r);
         }
@@ -504,10 +592,13 @@ static bool check_object(vctx *c, const dk__snode *n, const json_t *v, const seg
             ok = false;
         }
     }
-    if (!ok || c->oom)
-        json_decref(copy);
+    /* Input keys left over were stripped: the copy differs after all. */
+    if (z.want && ok && !c->oom && z.same && z.iter != NULL)
+        lazy_object_materialise(c, &z, v);
+    if (!ok || c->oom || !z.want)
+        json_decref(z.copy);
     else
-        *out = copy;
+        *out = z.same ? json_incref((json_t *)v) : z.copy;
     return ok;
 }
 

@@ -291,6 +291,88 @@ static void test_dispatch_codes(void **state)
     dk_harness_free(h);
 }
 
+/* dk_ctx_printf (hand-assembled "%s" formats and printf ones) and response
+ * headers (owned, literal, replaced, more than 64) keep their exact bytes and order. */
+static int headers_and_printf(dk_ctx *ctx, dk_request *req, dk_response *res, void *user)
+{
+    assert_string_equal(dk_ctx_printf(ctx, "hello %s", "ann"), "hello ann");
+    assert_string_equal(dk_ctx_printf(ctx, "%s%%%s|", "a", ""), "a%|");
+    const char *none = getenv("DK_TEST_UNSET_VARIABLE"); /* NULL, unknown to the compiler */
+    assert_null(none);
+    assert_string_equal(dk_ctx_printf(ctx, "%s", none), "(null)");
+    assert_string_equal(dk_ctx_printf(ctx, "plain"), "plain");
+    assert_string_equal(dk_ctx_printf(ctx, "%d-%s-%05.1f", 42, "x", 2.25), "42-x-002.2");
+    char big[6000];
+    memset(big, 'z', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    char *p = dk_ctx_printf(ctx, "<%s>", big);
+    assert_int_equal(strlen(p), sizeof(big) + 1);
+    assert_int_equal(p[0], '<');
+    assert_int_equal(p[sizeof(big)], '>');
+    p = dk_ctx_printf(ctx, "%d%s", 7, big);
+    assert_int_equal(strlen(p), sizeof(big));
+    assert_int_equal(p[0], '7');
+    /* Many small printf results share the arena's blocks. */
+    for (int i = 0; i < 500; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "n=%d", i);
+        assert_string_equal(dk_ctx_printf(ctx, "n=%d", i), want);
+    }
+
+    dk_response_add_header(res, "content-type", "text/plain");
+    for (int i = 0; i < 70; i++) {
+        char name[16], value[16];
+        snprintf(name, sizeof(name), "X-H%d", i);
+        snprintf(value, sizeof(value), "v%d", i);
+        assert_int_equal(dk_response_add_header(res, name, value), 0);
+    }
+    assert_int_equal(dk_response_set_header(res, "x-h3", "again"), 0);
+    assert_int_equal(dk_response_add_header(res, "X-H5", "twice"), 0);
+    /* Replaces the content-type added first, at the end. */
+    assert_int_equal(dk_response_set_json(res, json_pack("{s:s}", "p", dk_ctx_printf(ctx, "%s!", "ok"))), 0);
+    assert_int_equal(dk_response_set_header(res, "X-H5", "once"), 0);
+    return 0;
+}
+
+static void test_headers_and_printf(void **state)
+{
+    dk_harness *h = new_harness();
+    dk_router *r = dk_router_new("t");
+    dk_route_raw(r, "hp", DK_METHOD_GET, headers_and_printf, NULL);
+    dk_err err = {0};
+    assert_int_equal(dk_harness_use(h, r, &err), 0);
+    dk_harness_response res;
+    assert_int_equal(dk_harness_request(h, "GET", "t.hp", NULL, NULL, &res), 0);
+    assert_int_equal(res.status, 200);
+    assert_string_equal(res.body, "{\"p\":\"ok!\"}");
+    /* X-H0..X-H69 without 3 and 5, then x-h3, Content-Type, X-H5, X-Request-Id. */
+    assert_int_equal(res.nheaders, 68 + 4);
+    size_t k = 0;
+    for (int i = 0; i < 70; i++) {
+        if (i == 3 || i == 5)
+            continue;
+        char name[16], value[16];
+        snprintf(name, sizeof(name), "X-H%d", i);
+        snprintf(value, sizeof(value), "v%d", i);
+        assert_string_equal(res.headers[2 * k], name);
+        assert_string_equal(res.headers[2 * k + 1], value);
+        k++;
+    }
+    assert_string_equal(res.headers[2 * k], "x-h3");
+    assert_string_equal(res.headers[2 * k + 1], "again");
+    k++;
+    assert_string_equal(res.headers[2 * k], "Content-Type");
+    assert_string_equal(res.headers[2 * k + 1], "application/json");
+    k++;
+    assert_string_equal(res.headers[2 * k], "X-H5");
+    assert_string_equal(res.headers[2 * k + 1], "once");
+    k++;
+    assert_string_equal(res.headers[2 * k], "X-Request-Id");
+    assert_int_equal(strlen(res.headers[2 * k + 1]), 36);
+    dk_harness_response_free(&res);
+    dk_harness_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_startup_errors),
         cmocka_unit_test(test_error_table_and_registry),
         cmocka_unit_test(test_dispatch_codes),
+        cmocka_unit_test(test_headers_and_printf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

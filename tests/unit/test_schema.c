@@ -529,6 +529,88 @@ static void test_defaults(void **state)
     dk_schema_free(sc);
 }
 
+/* Validates and returns the output's compact JSON text, keys in the object's
+ * own order (not sorted); *same tells whether the output is the input itself. */
+static char *validated_text(const char *schema, const char *input, bool *same)
+{
+    dk_schema *s = compile(schema);
+    json_t *in = parse(input), *out = NULL;
+    assert_int_equal(dk_schema_validate(s, in, &out, NULL), 0);
+    *same = out == in;
+    char *t = json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(out);
+    json_decref(in);
+    dk_schema_free(s);
+    return t;
+}
+
+static void assert_text(const char *schema, const char *input, const char *expected,
+                        bool expect_same)
+{
+    bool same = false;
+    char *t = validated_text(schema, input, &same);
+    if (strcmp(t, expected) != 0 || same != expect_same) {
+        print_error("schema %s\ninput %s\nexpected %s (%s)\n  actual %s (%s)\n", schema, input,
+                    expected, expect_same ? "same" : "copy", t, same ? "same" : "copy");
+        free(t);
+        fail();
+    }
+    free(t);
+}
+
+/* A value the schema leaves unchanged comes back as itself (no copy); any
+ * change (default, stripped key, other key order) gives the copy, in schema
+ * order as before. */
+static void test_unchanged_values_not_copied(void **state)
+{
+    (void)state;
+    const char *strip = "{\"properties\":{\"a\":{},\"b\":{\"default\":2}}}";
+    assert_text(strip, "{\"a\":1,\"b\":3}", "{\"a\":1,\"b\":3}", true);
+    assert_text(strip, "{\"b\":3,\"a\":1}", "{\"a\":1,\"b\":3}", false);
+    assert_text(strip, "{\"a\":1}", "{\"a\":1,\"b\":2}", false);
+    assert_text(strip, "{\"a\":1,\"b\":3,\"c\":4}", "{\"a\":1,\"b\":3}", false);
+    assert_text(strip, "{\"c\":4,\"a\":1,\"b\":3}", "{\"a\":1,\"b\":3}", false);
+    assert_text(strip, "{\"a\":1,\"c\":4,\"b\":3}", "{\"a\":1,\"b\":3}", false);
+    assert_text(strip, "{}", "{\"b\":2}", false);
+
+    const char *deny = "{\"properties\":{\"a\":{},\"b\":{\"default\":2}},"
+                       "\"additionalProperties\":false}";
+    assert_text(deny, "{\"a\":1,\"b\":3}", "{\"a\":1,\"b\":3}", true);
+    assert_text(deny, "{\"b\":3}", "{\"b\":3}", true);
+    assert_text(deny, "{\"b\":3,\"a\":1}", "{\"a\":1,\"b\":3}", false);
+
+    /* Kept undeclared keys follow the declared ones, in input order. */
+    const char *allow = "{\"properties\":{\"a\":{},\"b\":{\"default\":2}},"
+                        "\"additionalProperties\":true}";
+    assert_text(allow, "{\"a\":1,\"b\":3,\"y\":5,\"x\":4}", "{\"a\":1,\"b\":3,\"y\":5,\"x\":4}",
+                true);
+    assert_text(allow, "{\"y\":5,\"a\":1,\"b\":3}", "{\"a\":1,\"b\":3,\"y\":5}", false);
+    assert_text(allow, "{\"a\":1,\"y\":5}", "{\"a\":1,\"b\":2,\"y\":5}", false);
+
+    /* Nested: only the containers above a change are copied. */
+    const char *nested = "{\"properties\":{\"l\":{\"type\":\"array\",\"items\":"
+                         "{\"properties\":{\"k\":{\"default\":0}}}},\"z\":{}}}";
+    assert_text(nested, "{\"l\":[{\"k\":1},{\"k\":2}],\"z\":1}",
+                "{\"l\":[{\"k\":1},{\"k\":2}],\"z\":1}", true);
+    assert_text(nested, "{\"l\":[{\"k\":1},{}],\"z\":1}", "{\"l\":[{\"k\":1},{\"k\":0}],\"z\":1}",
+                false);
+    assert_text(nested, "{\"l\":[{},{\"k\":1,\"j\":1}]}", "{\"l\":[{\"k\":0},{\"k\":1}]}", false);
+    assert_text(nested, "{\"l\":[{\"k\":1},{\"k\":2,\"j\":3},{\"k\":3}]}",
+                "{\"l\":[{\"k\":1},{\"k\":2},{\"k\":3}]}", false);
+
+    /* The conformance echo input and output. */
+    const char *echo_in =
+        "{\"type\":\"object\",\"properties\":{"
+        "\"name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":100},"
+        "\"n\":{\"type\":\"integer\",\"minimum\":0,\"default\":0},"
+        "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"maxItems\":5,"
+        "\"default\":[]}},\"required\":[\"name\"],\"additionalProperties\":false}";
+    assert_text(echo_in, "{\"name\":\"b\",\"n\":7,\"tags\":[\"a\"]}",
+                "{\"name\":\"b\",\"n\":7,\"tags\":[\"a\"]}", true);
+    assert_text(echo_in, "{\"tags\":[],\"name\":\"b\"}", "{\"name\":\"b\",\"n\":0,\"tags\":[]}",
+                false);
+}
+
 /* ---- unions ---- */
 
 static void test_any_of(void **state)
@@ -799,6 +881,7 @@ int main(void)
         cmocka_unit_test(test_numeric_bounds),
         cmocka_unit_test(test_multiple_of),
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_unchanged_values_not_copied),
         cmocka_unit_test(test_any_of),
         cmocka_unit_test(test_one_of),
         cmocka_unit_test(test_boolean_and_empty_schemas),
