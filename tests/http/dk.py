@@ -135,10 +135,12 @@ class Response:
         return "<Response %d %r>" % (self.status, self.body[:300])
 
 
-def raw_exchange(port, data, timeout=5, read_until_close=True, expect=None):
+def raw_exchange(port, data, timeout=5, read_until_close=True, expect=None, source=None):
     """Sends raw bytes, returns everything read until close/timeout (or until
-    `expect` responses have arrived, counting 'HTTP/1.1 ' prefixes)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    `expect` responses have arrived, counting 'HTTP/1.1 ' prefixes). `source`:
+    a local address to connect from (any 127/8 address works on Linux)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                 source_address=(source, 0) if source else None)
     s.sendall(data)
     out = b""
     deadline = time.time() + timeout

@@ -187,17 +187,9 @@ class Foundation(unittest.TestCase):
         # Every address in 127/8 is loopback on Linux: connect from a few
         # source addresses with one-, two- and three-digit parts.
         for src in ("127.45.200.9", "127.0.10.255", "127.100.1.20"):
-            s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=5,
-                                         source_address=(src, 0))
-            s.sendall(b"POST /conf.ip HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
-                      b"Connection: close\r\n\r\n{}")
-            out = b""
-            while True:
-                d = s.recv(4096)
-                if not d:
-                    break
-                out += d
-            s.close()
+            out = raw_exchange(self.srv.port,
+                               b"POST /conf.ip HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                               b"Connection: close\r\n\r\n{}", source=src)
             body = json.loads(out.split(b"\r\n\r\n", 1)[1])
             self.assertEqual(body["ip"], src)
 
