@@ -349,14 +349,20 @@ static void on_detached_read(h2o_socket_t *sock, const char *err)
 
 static void on_conn_close(void *data);
 
+/* The connection's socket, or NULL (HTTP/2 streams share one; some
+ * connection types have none). */
+static h2o_socket_t *conn_socket(h2o_conn_t *conn)
+{
+    return conn->callbacks->get_socket != NULL ? conn->callbacks->get_socket(conn) : NULL;
+}
+
 /* Moves the stream from h2o's request onto a socket of its own (see the
  * comment on struct dk_stream). Loop thread, no write in flight. On failure
  * the stream simply stays on the request. */
 static void stream_detach(dk_stream *s)
 {
     h2o_req_t *req = s->req;
-    h2o_conn_t *conn = req->conn;
-    h2o_socket_t *old = conn->callbacks->get_socket ? conn->callbacks->get_socket(conn) : NULL;
+    h2o_socket_t *old = conn_socket(req->conn);
     if (old == NULL || old->ssl != NULL)
         return;
     int fd = fcntl(h2o_socket_get_fd(old), F_DUPFD_CLOEXEC, 0);
@@ -411,10 +417,9 @@ static void stream_stop(h2o_generator_t *g, h2o_req_t *req)
  * only: an HTTP/2 connection is shared by other streams. */
 static void stream_cut(dk_stream *s)
 {
-    h2o_conn_t *conn = s->req->conn;
-    if (s->cut || s->req->version >= 0x200 || conn->callbacks->get_socket == NULL)
+    if (s->cut || s->req->version >= 0x200)
         return;
-    h2o_socket_t *sock = conn->callbacks->get_socket(conn);
+    h2o_socket_t *sock = conn_socket(s->req->conn);
     if (sock == NULL)
         return;
     s->cut = true;
@@ -617,9 +622,7 @@ static void send_response(h2o_req_t *hreq, dk_response *res, dk_stream **stream_
     if (res->stream != NULL) {
         dk_stream *s = res->stream;
         res->stream = NULL; /* the server keeps the response's reference */
-        h2o_socket_t *sock = hreq->conn->callbacks->get_socket
-                                 ? hreq->conn->callbacks->get_socket(hreq->conn)
-                                 : NULL;
+        h2o_socket_t *sock = conn_socket(hreq->conn);
         if (s->long_lived && hreq->version == 0x101 && sock != NULL && sock->ssl == NULL &&
             hreq->res.status == 200 &&
             !(hreq->method.len == 4 && memcmp(hreq->method.base, "HEAD", 4) == 0) &&
