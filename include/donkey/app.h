@@ -185,6 +185,12 @@ typedef struct dk_app_options {
     const char *config_json;   /* application config object text, NULL = {} */
     bool routes_json;          /* --routes-json: print routes and exit */
     bool install_signals;      /* default true: SIGINT/SIGTERM start shutdown */
+    /* Execution model (docs/architecture.md): handlers run on small stacks
+     * on the HTTP threads; a call that waits is done elsewhere meanwhile. */
+    int db_pool;               /* database connections (--db-pool), default 8 */
+    int workers;               /* dk_blocking() worker threads (--workers), default 8 */
+    int max_waiting;           /* handlers alive at once, all HTTP threads (--max-waiting);
+                                  default 4096; beyond -> 503 SERVICE_UNAVAILABLE */
 } dk_app_options;
 
 /** Fills defaults. */
@@ -291,6 +297,14 @@ DK_API int dk_ctx_on_end(dk_ctx *ctx, void (*fn)(void *arg), void *arg);
 
 /** Records an HTTP error for this request and returns DK_EHTTP. `message` is
  *  printf-style; NULL uses the status' default message. */
+/** Runs `fn(arg)` on a worker thread (the --workers pool) and returns its
+ *  result, while the calling HTTP thread serves other requests; the handler
+ *  resumes on its own HTTP thread afterwards. For CPU-heavy work and blocking
+ *  library calls (password hashing, image work, a blocking SDK). Outside a
+ *  handler (a job or cron body, main) it simply calls `fn(arg)`. `ctx` may be
+ *  NULL; `arg` is borrowed and must stay valid until the call returns. */
+DK_API int dk_blocking(dk_ctx *ctx, int (*fn)(void *arg), void *arg);
+
 DK_API int dk_fail(dk_ctx *ctx, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /** As dk_fail() with details (stolen) and a plain message (copied; NULL default). */
 DK_API int dk_fail_details(dk_ctx *ctx, int status, const char *message, json_t *details);

@@ -30,6 +30,9 @@ void dk_app_options_init(dk_app_options *o)
     o->log_level = DK_LOG_INFO;
     o->log_format = DK_LOG_PRETTY;
     o->install_signals = true;
+    o->db_pool = 8;
+    o->workers = 8;
+    o->max_waiting = 4096;
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)
@@ -140,6 +143,18 @@ int dk_app_options_parse(dk_app_options *o, int *argc, char **argv, dk_err *err)
             if (parse_int(v, 1, 1000000, &o->max_connections) < 0)
                 return dk_err_set(err, DK_EINVAL, "--max-connections must be 1..1000000, got '%s'",
                                   v);
+        } else if (strcmp(a, "--db-pool") == 0) {
+            NEED_VALUE();
+            if (parse_int(v, 1, 1024, &o->db_pool) < 0)
+                return dk_err_set(err, DK_EINVAL, "--db-pool must be 1..1024, got '%s'", v);
+        } else if (strcmp(a, "--workers") == 0) {
+            NEED_VALUE();
+            if (parse_int(v, 1, 1024, &o->workers) < 0)
+                return dk_err_set(err, DK_EINVAL, "--workers must be 1..1024, got '%s'", v);
+        } else if (strcmp(a, "--max-waiting") == 0) {
+            NEED_VALUE();
+            if (parse_int(v, 1, 1000000, &o->max_waiting) < 0)
+                return dk_err_set(err, DK_EINVAL, "--max-waiting must be 1..1000000, got '%s'", v);
         } else if (strcmp(a, "--max-json-depth") == 0) {
             NEED_VALUE();
             if (parse_int(v, 1, 1000, &o->max_json_depth) < 0)
