@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev python3
       libh2o-evloop-dev libh2o-dev libuv1-dev libjansson-dev libpcre2-dev
       libsqlite3-dev libpq-dev libssl-dev libhiredis-dev libsodium-dev
-      libcmocka-dev libcurl4-openssl-dev libnghttp2-dev openssl curl
+      libcmocka-dev libcurl4-openssl-dev libboost-context-dev libnghttp2-dev openssl curl
       postgresql redis-server wrk kore chromium)
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi

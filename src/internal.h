@@ -213,7 +213,15 @@ struct dk_app {
     void *plugins; /* plugin manager (src/plugin) */
     void *housekeeping; /* service-loop timers (src/rpc/services.c) */
     char *start_error;
+    /* Execution model (src/http/exec.h): pools for calls that wait. */
+    struct dk__pool *exec_io;   /* database and Redis calls, --db-pool threads */
+    struct dk__pool *exec_work; /* dk_blocking(), --workers threads */
+    void *fetcher;              /* outbound HTTP thread (src/http/fetch.c), lazily */
 };
+
+/* Execution pools (src/http/exec.c): started before the server, stopped after it. */
+int dk__exec_start(dk_app *app, dk_err *err);
+void dk__exec_stop(dk_app *app);
 
 /* Server (src/http/server.c). */
 int dk__server_start(dk_app *app, dk_err *err);

@@ -10,6 +10,7 @@
 
 #include "internal.h"
 #include "../util/internal.h"
+#include "../util/offload.h"
 
 /* How long a call waits for a free connection before giving up (DK_EBUSY). */
 #define DK_DB_CHECKOUT_TIMEOUT_MS 30000
@@ -322,15 +323,17 @@ static int checkout(dk_db *db, void **out_conn)
 static void checkin(dk_db *db, void *conn)
 {
     bool keep = db->engine->usable(conn);
-    if (!keep)
-        db->engine->disconnect(conn);
     pthread_mutex_lock(&db->lock);
+    if (keep && db->n_open > db->max_conns)
+        keep = false; /* the pool was made smaller */
     if (keep)
         db->idle[db->n_idle++] = conn;
     else
         db->n_open--;
     pthread_cond_signal(&db->cond);
     pthread_mutex_unlock(&db->lock);
+    if (!keep)
+        db->engine->disconnect(conn);
 }
 
 /* The connection for a call: the thread's transaction connection, or a pooled
@@ -357,8 +360,8 @@ static int check_params(const json_t *params)
     return 0;
 }
 
-int dk_db_exec(dk_db *db, const char *sql, const json_t *params, int64_t *out_changes,
-               int64_t *out_last_id)
+static int do_exec(dk_db *db, const char *sql, const json_t *params, int64_t *out_changes,
+                   int64_t *out_last_id)
 {
     void *conn;
     bool pooled;
@@ -381,8 +384,8 @@ int dk_db_exec(dk_db *db, const char *sql, const json_t *params, int64_t *out_ch
     return tag(db, rc);
 }
 
-static int query_rows(dk_db *db, const char *sql, const json_t *params, size_t max_rows,
-                      json_t **out_rows)
+static int do_query_rows(dk_db *db, const char *sql, const json_t *params, size_t max_rows,
+                         json_t **out_rows)
 {
     void *conn;
     bool pooled;
@@ -400,6 +403,9 @@ static int query_rows(dk_db *db, const char *sql, const json_t *params, size_t m
     }
     return tag(db, rc);
 }
+
+static int query_rows(dk_db *db, const char *sql, const json_t *params, size_t max_rows,
+                      json_t **out_rows);
 
 int dk_db_query(dk_db *db, const char *sql, const json_t *params, json_t **out_rows)
 {
@@ -433,7 +439,7 @@ static int run_script(dk_db *db, void *conn, const char *sql)
     return db->engine->script(conn, sql);
 }
 
-int dk_db_exec_script(dk_db *db, const char *sql)
+static int do_exec_script(dk_db *db, const char *sql)
 {
     void *conn;
     bool pooled;
@@ -471,7 +477,7 @@ static void unbind(tx_binding *t)
     free(t);
 }
 
-int dk_db_begin(dk_db *db)
+static int do_begin(dk_db *db)
 {
     char sql[48];
 
@@ -507,7 +513,7 @@ int dk_db_begin(dk_db *db)
     return 0;
 }
 
-int dk_db_commit(dk_db *db)
+static int do_commit(dk_db *db)
 {
     char sql[48];
 
@@ -535,7 +541,7 @@ int dk_db_commit(dk_db *db)
     return tag(db, rc);
 }
 
-int dk_db_rollback(dk_db *db)
+static int do_rollback(dk_db *db)
 {
     char sql[96];
 
@@ -557,11 +563,11 @@ int dk_db_rollback(dk_db *db)
     return tag(db, rc);
 }
 
-int dk_db_transaction(dk_db *db, dk_db_tx_fn fn, void *user)
+static int do_transaction(dk_db *db, dk_db_tx_fn fn, void *user)
 {
     if (fn == NULL)
         return dk__db_seterr(DK_EINVAL, "missing transaction function");
-    int rc = dk_db_begin(db);
+    int rc = do_begin(db);
     if (rc != 0)
         return rc;
     int frc = fn(db, user);
@@ -569,10 +575,153 @@ int dk_db_transaction(dk_db *db, dk_db_tx_fn fn, void *user)
         char saved[sizeof(tls_errmsg)];
         uint64_t saved_db = tls_err_db;
         memcpy(saved, tls_errmsg, sizeof(saved));
-        dk_db_rollback(db);
+        do_rollback(db);
         memcpy(tls_errmsg, saved, sizeof(saved));
         tls_err_db = saved_db;
         return frc;
     }
-    return dk_db_commit(db);
+    return do_commit(db);
+}
+
+/* ------------------------------------------------------------------ */
+/* Calls from a request's fiber (src/util/offload.h)                   */
+
+/* In a request handler, each call runs on an I/O thread while the HTTP
+ * thread serves other requests. The request's open transactions travel with
+ * the call (tls_tx is swapped in and out), so a transaction belongs to the
+ * request, not to whichever thread runs its statements; the error message
+ * comes back to the calling thread for dk_db_errmsg(). */
+enum { OP_EXEC, OP_QUERY, OP_SCRIPT, OP_BEGIN, OP_COMMIT, OP_ROLLBACK, OP_TX };
+
+typedef struct db_call {
+    int op;
+    dk_db *db;
+    const char *sql;
+    const json_t *params;
+    int64_t *changes, *last_id;
+    size_t max_rows;
+    json_t **rows;
+    dk_db_tx_fn fn;
+    void *user;
+    dk__waiter *w;
+    uint64_t err_db;
+    char errmsg[sizeof(tls_errmsg)];
+} db_call;
+
+static int db_call_run(void *arg)
+{
+    db_call *c = arg;
+    tx_binding *own = tls_tx;
+    tls_tx = c->w->db_tx;
+    int rc = DK_EINVAL;
+    switch (c->op) {
+    case OP_EXEC:
+        rc = do_exec(c->db, c->sql, c->params, c->changes, c->last_id);
+        break;
+    case OP_QUERY:
+        rc = do_query_rows(c->db, c->sql, c->params, c->max_rows, c->rows);
+        break;
+    case OP_SCRIPT:
+        rc = do_exec_script(c->db, c->sql);
+        break;
+    case OP_BEGIN:
+        rc = do_begin(c->db);
+        break;
+    case OP_COMMIT:
+        rc = do_commit(c->db);
+        break;
+    case OP_ROLLBACK:
+        rc = do_rollback(c->db);
+        break;
+    case OP_TX:
+        rc = do_transaction(c->db, c->fn, c->user);
+        break;
+    }
+    c->w->db_tx = tls_tx;
+    tls_tx = own;
+    c->err_db = tls_err_db;
+    if (rc < 0)
+        memcpy(c->errmsg, tls_errmsg, sizeof(c->errmsg));
+    return rc;
+}
+
+static int db_call_offload(db_call *c)
+{
+    int rc = dk__offload(DK__POOL_IO, db_call_run, c);
+    tls_err_db = c->err_db;
+    if (rc < 0)
+        memcpy(tls_errmsg, c->errmsg, sizeof(tls_errmsg));
+    return rc;
+}
+
+#define DB_CALL(...)                                                                             \
+    do {                                                                                         \
+        dk__waiter *w_ = dk__waiter_current();                                                   \
+        if (w_ != NULL) {                                                                        \
+            db_call c_ = {__VA_ARGS__, .w = w_};                                                 \
+            return db_call_offload(&c_);                                                         \
+        }                                                                                        \
+    } while (0)
+
+int dk_db_exec(dk_db *db, const char *sql, const json_t *params, int64_t *out_changes,
+               int64_t *out_last_id)
+{
+    DB_CALL(.op = OP_EXEC, .db = db, .sql = sql, .params = params, .changes = out_changes,
+            .last_id = out_last_id);
+    return do_exec(db, sql, params, out_changes, out_last_id);
+}
+
+static int query_rows(dk_db *db, const char *sql, const json_t *params, size_t max_rows,
+                      json_t **out_rows)
+{
+    DB_CALL(.op = OP_QUERY, .db = db, .sql = sql, .params = params, .max_rows = max_rows,
+            .rows = out_rows);
+    return do_query_rows(db, sql, params, max_rows, out_rows);
+}
+
+int dk_db_exec_script(dk_db *db, const char *sql)
+{
+    DB_CALL(.op = OP_SCRIPT, .db = db, .sql = sql);
+    return do_exec_script(db, sql);
+}
+
+int dk_db_begin(dk_db *db)
+{
+    DB_CALL(.op = OP_BEGIN, .db = db);
+    return do_begin(db);
+}
+
+int dk_db_commit(dk_db *db)
+{
+    DB_CALL(.op = OP_COMMIT, .db = db);
+    return do_commit(db);
+}
+
+int dk_db_rollback(dk_db *db)
+{
+    DB_CALL(.op = OP_ROLLBACK, .db = db);
+    return do_rollback(db);
+}
+
+int dk_db_transaction(dk_db *db, dk_db_tx_fn fn, void *user)
+{
+    DB_CALL(.op = OP_TX, .db = db, .fn = fn, .user = user);
+    return do_transaction(db, fn, user);
+}
+
+void dk__db_set_pool_size(dk_db *db, int n)
+{
+    if (db == NULL || n < 1 || db->max_conns <= 1)
+        return; /* an in-memory SQLite database has exactly one connection */
+    pthread_mutex_lock(&db->lock);
+    if (n > db->max_conns) {
+        void **idle = realloc(db->idle, (size_t)n * sizeof(void *));
+        if (idle == NULL) {
+            pthread_mutex_unlock(&db->lock);
+            return;
+        }
+        db->idle = idle;
+    }
+    db->max_conns = n; /* surplus idle connections close as they come back */
+    pthread_mutex_unlock(&db->lock);
 }

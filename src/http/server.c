@@ -24,7 +24,11 @@
 #include <h2o/http2.h>
 
 #include "donkey/ratelimit.h"
+#include "../util/offload.h"
+#include "../util/fiber.h"
 
+
+typedef struct task task;
 
 typedef struct worker {
     dk__server *srv;
@@ -39,6 +43,9 @@ typedef struct worker {
     h2o_multithread_receiver_t stream_rx;
     h2o_multithread_receiver_t control_rx;
     h2o_multithread_message_t control_msg;
+    h2o_multithread_receiver_t wake_rx; /* resumptions of waiting requests */
+    task *free_tasks;                   /* loop thread only */
+    int nfree_tasks;
     atomic_int inflight;
     atomic_int conns;
     h2o_linklist_t streams; /* live streams, loop thread only */
@@ -55,6 +62,7 @@ struct dk__server {
     int nworkers;
     int trusted_n;
     atomic_int conns; /* open connections, all workers (max_connections) */
+    atomic_int tasks; /* requests whose handler has not finished (max_waiting) */
     pthread_mutex_t ready_lock;
     pthread_cond_t ready_cond;
     int nready;
@@ -669,61 +677,220 @@ static bool over_header_limits(const dk_app *app, const h2o_req_t *hreq)
     return n > o->max_header_bytes;
 }
 
+/* ---- requests on fibers ----
+ *
+ * Each request runs its middleware and handler on a fiber (src/util/fiber.h)
+ * of the HTTP thread that received it. When the handler makes a call that
+ * waits (exec.h), the fiber is suspended and on_req returns to h2o; the
+ * thread goes on serving other connections. When the work is done, a pool
+ * thread posts the task to wake_rx and the fiber resumes here, on the same
+ * thread. Only that thread ever touches the task, the request's arena and
+ * h2o's request. */
+struct task {
+    dk__waiter waiter; /* first: exec.h hands it back */
+    worker *w;
+    h2o_req_t *hreq;   /* NULL once h2o disposed the request (HTTP/2 reset) */
+    task **slot;       /* in hreq's pool, pointing back here */
+    dk__fiber *fiber;
+    h2o_multithread_message_t msg;
+    task *next_free;
+    dk_ctx ctx;
+    dk_request req;
+    dk_response res;
+};
+
+/* Tasks and their fibers are kept for reuse (a warm stack, no mmap). */
+#define TASK_CACHE_MAX 64
+
+static void task_wake(dk__waiter *wt)
+{
+    task *t = (task *)wt;
+    h2o_multithread_send_message(&t->w->wake_rx, &t->msg);
+}
+
+static task *task_get(worker *w)
+{
+    task *t = w->free_tasks;
+    if (t != NULL) {
+        w->free_tasks = t->next_free;
+        w->nfree_tasks--;
+    } else {
+        t = malloc(sizeof(*t));
+        if (t == NULL)
+            return NULL;
+        t->fiber = dk__fiber_new(0);
+        if (t->fiber == NULL) {
+            free(t);
+            return NULL;
+        }
+    }
+    dk__fiber *f = t->fiber;
+    memset(t, 0, sizeof(*t));
+    t->fiber = f;
+    t->w = w;
+    dk_app *app = w->srv->app;
+    t->waiter.wake = task_wake;
+    t->waiter.pools[DK__POOL_IO] = app->exec_io;
+    t->waiter.pools[DK__POOL_WORK] = app->exec_work;
+    t->waiter.fetcher = app->fetcher;
+    return t;
+}
+
+static void task_put(worker *w, task *t)
+{
+    if (w->nfree_tasks >= TASK_CACHE_MAX) {
+        dk__fiber_free(t->fiber);
+        free(t);
+        return;
+    }
+    t->next_free = w->free_tasks;
+    w->free_tasks = t;
+    w->nfree_tasks++;
+}
+
+static void task_req_dispose(void *p)
+{
+    task **slot = p;
+    if (*slot != NULL) {
+        (*slot)->hreq = NULL;
+        (*slot)->slot = NULL;
+    }
+}
+
+/* A stream the handler created for a request that is gone: over at once. */
+static void stream_abandon(dk_stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->closed = true;
+    pthread_mutex_unlock(&s->lock);
+    if (!s->on_close_ran) {
+        s->on_close_ran = true;
+        if (s->on_close)
+            s->on_close(s, s->on_close_user);
+    }
+    dk_stream_unref(s);
+}
+
+/* The handler is done (or was never run): answer and recycle the task. */
+static void task_finish(task *t)
+{
+    worker *w = t->w;
+    h2o_req_t *hreq = t->hreq;
+    if (t->slot != NULL)
+        *t->slot = NULL; /* h2o may dispose the request from here on */
+    dk_stream *stream = NULL;
+    if (hreq != NULL) {
+        send_response(hreq, &t->res, &stream);
+    } else if (t->res.stream != NULL) {
+        stream_abandon(t->res.stream);
+        t->res.stream = NULL;
+    }
+    dk__ctx_finish(&t->ctx);
+    dk__response_free(&t->res);
+    if (stream != NULL)
+        stream_flush(stream);
+    atomic_fetch_sub(&w->srv->tasks, 1);
+    task_put(w, t);
+}
+
+static void task_main(void *arg)
+{
+    task *t = arg;
+    dk__dispatch(t->w->srv->app, &t->ctx, &t->req, &t->res);
+}
+
+/* Runs (or continues) the task's fiber; answers when the handler is done. */
+static void task_run(task *t, bool start)
+{
+    dk__waiter_enter(&t->waiter);
+    bool done = start ? dk__fiber_start(t->fiber, task_main, t) : dk__fiber_resume(t->fiber);
+    dk__waiter_enter(NULL);
+    if (done)
+        task_finish(t);
+}
+
+static void on_wake(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        task_run(H2O_STRUCT_FROM_MEMBER(task, msg, m), false);
+    }
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *hreq)
 {
     worker *w = tl_worker;
-    dk_app *app = w->srv->app;
+    dk__server *srv = w->srv;
+    dk_app *app = srv->app;
     worker **slot = h2o_mem_alloc_shared(&hreq->pool, sizeof(*slot), inflight_dispose);
     *slot = w;
     atomic_fetch_add(&w->inflight, 1);
 
-    dk_ctx ctx;
-    memset(&ctx, 0, sizeof(ctx));
-    dk_request req;
-    memset(&req, 0, sizeof(req));
-    dk_response res;
-    dk__response_init(&res);
-    req.arena = &ctx.arena;
-
-    req.method = dk__arena_strndup(&ctx.arena, hreq->method.base, hreq->method.len);
-    size_t plen = hreq->query_at != SIZE_MAX ? hreq->query_at : hreq->path.len;
-    req.path = dk__arena_strndup(&ctx.arena, hreq->path.base, plen);
-    req.query = hreq->query_at != SIZE_MAX
-                    ? dk__arena_strndup(&ctx.arena, hreq->path.base + hreq->query_at + 1,
-                                        hreq->path.len - hreq->query_at - 1)
-                    : "";
-    req.body = hreq->entity.base;
-    req.body_len = hreq->entity.base ? hreq->entity.len : 0;
-    if (req.method == NULL || req.path == NULL || req.query == NULL) {
-        dk__arena_free(&ctx.arena);
+    task *t = task_get(w);
+    if (t == NULL) {
         h2o_send_error_503(hreq, "Service Unavailable", "out of memory", 0);
         return 0;
     }
-    copy_headers(hreq, &req);
-    dk__ctx_init(&ctx, app, &req, &res);
-    peer_ip(app, hreq, &req, &ctx);
+    int alive = atomic_fetch_add(&srv->tasks, 1);
+    t->hreq = hreq;
+    dk_ctx *ctx = &t->ctx;
+    dk_request *req = &t->req;
+    dk_response *res = &t->res;
+    dk__response_init(res);
+    req->arena = &ctx->arena;
+
+    req->method = dk__arena_strndup(&ctx->arena, hreq->method.base, hreq->method.len);
+    size_t plen = hreq->query_at != SIZE_MAX ? hreq->query_at : hreq->path.len;
+    req->path = dk__arena_strndup(&ctx->arena, hreq->path.base, plen);
+    req->query = hreq->query_at != SIZE_MAX
+                     ? dk__arena_strndup(&ctx->arena, hreq->path.base + hreq->query_at + 1,
+                                         hreq->path.len - hreq->query_at - 1)
+                     : "";
+    req->body = hreq->entity.base;
+    req->body_len = hreq->entity.base ? hreq->entity.len : 0;
+    if (req->body != NULL && hreq->version >= 0x200) {
+        /* An HTTP/2 stream can be reset while its handler waits, and h2o then
+         * frees the request; HTTP/1 keeps it until the response is sent. */
+        req->body = dk__arena_strndup(&ctx->arena, req->body, req->body_len);
+        if (req->body == NULL)
+            req->body_len = 0;
+    }
+    if (req->method == NULL || req->path == NULL || req->query == NULL) {
+        dk__arena_free(&ctx->arena);
+        atomic_fetch_sub(&srv->tasks, 1);
+        task_put(w, t);
+        h2o_send_error_503(hreq, "Service Unavailable", "out of memory", 0);
+        return 0;
+    }
+    copy_headers(hreq, req);
+    dk__ctx_init(ctx, app, req, res);
+    peer_ip(app, hreq, req, ctx);
+    t->slot = h2o_mem_alloc_shared(&hreq->pool, sizeof(*t->slot), task_req_dispose);
+    *t->slot = t;
 
     if (over_header_limits(app, hreq)) {
         /* h2o itself refuses more than 100 headers or ~400 KiB of head (400);
          * below that donkey applies max_headers / max_header_bytes. */
-        dk_fail_error(&ctx, dk_error_new(431, "REQUEST_HEADER_FIELDS_TOO_LARGE",
-                                         "Request header fields too large", NULL));
-        dk__render_failure(&ctx, &res, DK_EHTTP);
+        dk_fail_error(ctx, dk_error_new(431, "REQUEST_HEADER_FIELDS_TOO_LARGE",
+                                        "Request header fields too large", NULL));
+        dk__render_failure(ctx, res, DK_EHTTP);
         hreq->http1_is_persistent = 0;
     } else if (atomic_load(&w->stop_accepting)) {
-        dk_fail(&ctx, 503, "Server is shutting down");
-        dk__render_failure(&ctx, &res, DK_EHTTP);
-        dk_response_set_header(&res, "Connection", "close");
+        dk_fail(ctx, 503, "Server is shutting down");
+        dk__render_failure(ctx, res, DK_EHTTP);
+        dk_response_set_header(res, "Connection", "close");
+    } else if (app->opts.max_waiting > 0 && alive >= app->opts.max_waiting) {
+        /* Too many handlers in flight: refuse rather than grow memory. */
+        dk_fail(ctx, 503, "Too many requests in progress, retry shortly");
+        dk__render_failure(ctx, res, DK_EHTTP);
+        dk_response_set_header(res, "Retry-After", "1");
     } else {
-        dk__dispatch(app, &ctx, &req, &res);
+        task_run(t, true);
+        return 0;
     }
-    dk_stream *stream = NULL;
-    send_response(hreq, &res, &stream);
-    dk__ctx_finish(&ctx);
-    dk__response_free(&res);
-    if (stream != NULL) {
-        stream_flush(stream);
-    }
+    task_finish(t);
     return 0;
 }
 
@@ -824,6 +991,7 @@ static void *worker_main(void *arg)
     w->queue = h2o_multithread_create_queue(w->loop);
     h2o_multithread_register_receiver(w->queue, &w->stream_rx, on_stream_messages);
     h2o_multithread_register_receiver(w->queue, &w->control_rx, on_control);
+    h2o_multithread_register_receiver(w->queue, &w->wake_rx, on_wake);
     w->listener = h2o_evloop_socket_create(w->loop, w->fd, H2O_SOCKET_FLAG_DONT_READ);
     w->listener->data = w;
     h2o_socket_read_start(w->listener, on_accept);
@@ -1002,7 +1170,7 @@ void dk__server_drain(dk_app *app, uint64_t deadline_ms)
     if (srv == NULL)
         return;
     for (;;) {
-        int busy = 0;
+        int busy = atomic_load(&srv->tasks);
         for (int i = 0; i < srv->nworkers; i++)
             busy += atomic_load(&srv->workers[i].inflight);
         if (busy == 0 || dk_now_ms() >= deadline_ms)

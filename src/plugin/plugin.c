@@ -1,6 +1,7 @@
 /* Plugin manager: registration, dependency ordering, migrations, services,
  * init and teardown. Lives in app->plugins. */
 #include "plugin/internal.h"
+#include "db/internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,6 +293,7 @@ int dk__plugins_migrate(dk_app *app, dk_err *err)
             return dk_err_set(err, e.code < 0 ? e.code : DK_EUNAVAILABLE,
                               "cannot open the database: %s",
                               e.message[0] ? e.message : "unknown error");
+        dk__db_set_pool_size(app->core.db, app->opts.db_pool);
         if (m != NULL)
             m->own_db = true;
     }

@@ -431,9 +431,12 @@ int dk_app_start(dk_app *app, dk_err *err)
     rc = dk__services_start(app, err);
     if (rc < 0)
         return rc;
-    rc = dk__server_start(app, err);
+    rc = dk__exec_start(app, err);
+    if (rc == 0)
+        rc = dk__server_start(app, err);
     if (rc < 0) {
         dk__server_free(app);
+        dk__exec_stop(app);
         dk__services_quiesce(app, dk_now_ms());
         dk__services_stop(app);
         return rc;
@@ -493,6 +496,7 @@ int dk_app_wait(dk_app *app)
     for (size_t i = app->nhooks; i-- > 0;)
         app->hooks[i].fn(app, app->hooks[i].user);
     dk__server_free(app);
+    dk__exec_stop(app);
     dk__services_stop(app);
     dk_log(lg, DK_LOG_INFO, "Server shutdown complete", NULL);
     dk_logger_flush(lg);

@@ -1,0 +1,35 @@
+/* The application's execution pools and dk_blocking(); see src/util/offload.h. */
+#include "../internal.h"
+#include "../util/offload.h"
+
+int dk_blocking(dk_ctx *ctx, int (*fn)(void *arg), void *arg)
+{
+    (void)ctx;
+    if (fn == NULL)
+        return DK_EINVAL;
+    return dk__offload(DK__POOL_WORK, fn, arg);
+}
+
+void dk__fetch_stop(void *fetcher); /* src/http/fetch.c */
+
+int dk__exec_start(dk_app *app, dk_err *err)
+{
+    int io = app->opts.db_pool > 0 ? app->opts.db_pool : 8;
+    int work = app->opts.workers > 0 ? app->opts.workers : 8;
+    app->exec_io = dk__pool_new("dk-io", io);
+    app->exec_work = app->exec_io ? dk__pool_new("dk-work", work) : NULL;
+    if (app->exec_work == NULL) {
+        dk__exec_stop(app);
+        return dk_err_set(err, DK_EIO, "cannot start the worker threads");
+    }
+    return 0;
+}
+
+void dk__exec_stop(dk_app *app)
+{
+    dk__fetch_stop(app->fetcher);
+    app->fetcher = NULL;
+    dk__pool_free(app->exec_work);
+    dk__pool_free(app->exec_io);
+    app->exec_io = app->exec_work = NULL;
+}

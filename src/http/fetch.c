@@ -1,0 +1,3 @@
+/* placeholder replaced below */
+void dk__fetch_stop(void *fetcher);
+void dk__fetch_stop(void *fetcher) { (void)fetcher; }
