@@ -191,6 +191,11 @@ typedef struct dk_app_options {
     int workers;               /* dk_blocking() worker threads (--workers), default 8 */
     int max_waiting;           /* handlers alive at once, all HTTP threads (--max-waiting);
                                   default 4096; beyond -> 503 SERVICE_UNAVAILABLE */
+    /* Input validation of typed routes (docs/schema.md). */
+    int max_validation_issues; /* issues collected before validation stops
+                                  (--max-validation-issues), default 100 */
+    bool allow_nul_strings;    /* --allow-nul-strings: input strings may contain U+0000
+                                  (default false: an invalid_string issue) */
 } dk_app_options;
 
 /** Fills defaults. */

@@ -73,8 +73,20 @@ DK_API const char *dk_http_code(int status);
 DK_API const char *dk_http_reason(int status);
 
 /** The 400 validation error: message "Validation Failed" and details
- *  {"issues": issues}. `issues` is stolen. */
+ *  {"issues": issues}. `issues` is stolen. Issues at the end are dropped so
+ *  the details stay within DK_ERROR_DETAILS_MAX bytes of JSON; then details
+ *  also carry "truncated": true. */
 DK_API dk_error *dk_error_validation(json_t *issues);
+
+/** dk_error_validation() for a validation that stopped at its issue cap
+ *  (`truncated` from dk_schema_validate_ex()): details carry "truncated": true. */
+DK_API dk_error *dk_error_validation_ex(json_t *issues, bool truncated);
+
+/** Upper bound of a validation error's details as compact JSON (60 KiB, so the
+ *  whole error body stays under 64 KiB). Error messages are cut to
+ *  DK_ERROR_MESSAGE_MAX bytes. */
+#define DK_ERROR_DETAILS_MAX (60 * 1024)
+#define DK_ERROR_MESSAGE_MAX 2048
 
 /* ---- registry of named custom errors ---- */
 

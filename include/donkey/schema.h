@@ -16,9 +16,14 @@
  * Issues: [{"path": [key|index...], "message": str, "code": str, ...}], all
  * collected in schema traversal order. Codes: invalid_type, too_small,
  * too_big, invalid_format, invalid_value, unrecognized_keys, invalid_union,
- * not_multiple_of. A missing required property is reported at its own path
+ * not_multiple_of, invalid_string (U+0000 in a string, when forbidden). A missing required property is reported at its own path
  * with code invalid_type. Extra fields: expected, received, minimum, maximum,
- * format, values, keys, divisor, unionErrors. */
+ * format, values, keys, divisor, unionErrors.
+ *
+ * Validation stops once it has collected a maximum number of issues (default
+ * DK_SCHEMA_MAX_ISSUES), so the cost of a bad input does not grow with its
+ * number of bad elements. A value validated by an "integer" node comes out as
+ * a JSON integer even when written 1.0. */
 #ifndef DONKEY_SCHEMA_H
 #define DONKEY_SCHEMA_H
 
@@ -54,6 +59,36 @@ DK_API const json_t *dk_schema_json(const dk_schema *s);
  *  memory ran out (no issues). Any thread; the compiled schema is read-only. */
 DK_API int dk_schema_validate(const dk_schema *s, const json_t *value, json_t **out,
                               json_t **issues);
+
+/** Issues collected by one validation before it stops, unless changed. */
+#define DK_SCHEMA_MAX_ISSUES 100
+
+/** How one validation runs (dk_schema_validate_ex()). Fill with
+ *  dk_validate_options_init(), then change fields. */
+typedef struct dk_validate_options {
+    size_t max_issues; /* 0: the schema's own cap (dk_schema_set_max_issues()) */
+    bool forbid_nul;   /* a string containing U+0000 is an invalid_string issue
+                          (typed routes set it unless --allow-nul-strings) */
+} dk_validate_options;
+
+/** Fills `o` with the defaults (all zero). */
+DK_API void dk_validate_options_init(dk_validate_options *o);
+
+/** Sets how many issues dk_schema_validate() collects before it stops
+ *  (0 restores DK_SCHEMA_MAX_ISSUES). Call before the schema is shared
+ *  between threads. */
+DK_API void dk_schema_set_max_issues(dk_schema *s, size_t max);
+
+/** The schema's issue cap (DK_SCHEMA_MAX_ISSUES unless set). Any thread. */
+DK_API size_t dk_schema_max_issues(const dk_schema *s);
+
+/** dk_schema_validate() with options (`o` may be NULL: the defaults). When
+ *  the cap stopped validation, `*truncated` (when not NULL) is set: more
+ *  issues exist than `*issues` lists, and their number is not known because
+ *  the input was not walked further. Any thread. */
+DK_API int dk_schema_validate_ex(const dk_schema *s, const json_t *value,
+                                 const dk_validate_options *o, json_t **out, json_t **issues,
+                                 bool *truncated);
 
 /** Nesting depth of a JSON value (scalars and NULL 0, `[]` and `{}` 1, `[[1]]` 2).
  *  Used to refuse over-deep input. Any thread. */

@@ -33,6 +33,7 @@ void dk_app_options_init(dk_app_options *o)
     o->db_pool = 8;
     o->workers = 8;
     o->max_waiting = 4096;
+    o->max_validation_issues = DK_SCHEMA_MAX_ISSUES;
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)
@@ -155,6 +156,13 @@ int dk_app_options_parse(dk_app_options *o, int *argc, char **argv, dk_err *err)
             NEED_VALUE();
             if (parse_int(v, 1, 1000000, &o->max_waiting) < 0)
                 return dk_err_set(err, DK_EINVAL, "--max-waiting must be 1..1000000, got '%s'", v);
+        } else if (strcmp(a, "--max-validation-issues") == 0) {
+            NEED_VALUE();
+            if (parse_int(v, 1, 1000000, &o->max_validation_issues) < 0)
+                return dk_err_set(err, DK_EINVAL,
+                                  "--max-validation-issues must be 1..1000000, got '%s'", v);
+        } else if (strcmp(a, "--allow-nul-strings") == 0) {
+            o->allow_nul_strings = true;
         } else if (strcmp(a, "--max-json-depth") == 0) {
             NEED_VALUE();
             if (parse_int(v, 1, 1000, &o->max_json_depth) < 0)
@@ -249,6 +257,8 @@ dk_app *dk_app_new(const dk_app_options *opts)
         o->max_json_depth = 64;
     if (o->max_json_string == 0)
         o->max_json_string = 1024 * 1024;
+    if (o->max_validation_issues <= 0)
+        o->max_validation_issues = DK_SCHEMA_MAX_ISSUES;
     if (o->config_json) {
         json_error_t jerr;
         app->config = json_loads(o->config_json, 0, &jerr);

@@ -769,8 +769,14 @@ int dk_route_run_typed(dk_ctx *ctx, dk_request *req, dk_response *res, const dk_
     json_t *input = NULL;
     if (route->input != NULL) {
         json_t *issues = NULL;
-        if (dk_schema_validate(route->input, req->json, &input, &issues) < 0)
-            return dk_fail_error(ctx, dk_error_validation(issues));
+        bool truncated = false;
+        dk_validate_options vo = {.max_issues = (size_t)o->max_validation_issues,
+                                  .forbid_nul = !o->allow_nul_strings};
+        int vrc = dk_schema_validate_ex(route->input, req->json, &vo, &input, &issues, &truncated);
+        if (vrc == DK_ENOMEM)
+            return DK_ENOMEM;
+        if (vrc < 0)
+            return dk_fail_error(ctx, dk_error_validation_ex(issues, truncated));
     } else {
         input = json_incref(req->json);
     }

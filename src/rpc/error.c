@@ -12,6 +12,19 @@ struct dk_error {
     json_t *details;
 };
 
+/* Copies a message, cut to DK_ERROR_MESSAGE_MAX bytes at a UTF-8 boundary:
+ * a handler that puts input into a message cannot make the body huge. */
+static char *message_copy(const char *m)
+{
+    size_t len = strlen(m);
+    if (len <= DK_ERROR_MESSAGE_MAX)
+        return strdup(m);
+    len = DK_ERROR_MESSAGE_MAX;
+    while (len > 0 && ((unsigned char)m[len] & 0xC0) == 0x80)
+        len--; /* m[len] starts the first sequence left out */
+    return strndup(m, len);
+}
+
 dk_error *dk_error_new(int status, const char *code, const char *message, json_t *details)
 {
     dk_error *e = calloc(1, sizeof(*e));
@@ -21,7 +34,7 @@ dk_error *dk_error_new(int status, const char *code, const char *message, json_t
     }
     e->status = (status >= 400 && status <= 599) ? status : 500;
     e->code = strdup(code ? code : "INTERNAL_SERVER_ERROR");
-    e->message = strdup(message ? message : "");
+    e->message = message_copy(message ? message : "");
     e->details = details;
     if (e->code == NULL || e->message == NULL) {
         dk_error_free(e);
@@ -143,15 +156,43 @@ json_t *dk_error_body(const dk_error *err)
     return body;
 }
 
-dk_error *dk_error_validation(json_t *issues)
+/* Keeps the leading issues whose compact JSON fits the budget; returns true
+ * when some were dropped. Each issue is measured once. */
+static bool issues_fit(json_t *issues)
+{
+    size_t used = 32, n = json_array_size(issues); /* {"issues":[],"truncated":true} */
+    for (size_t i = 0; i < n; i++) {
+        size_t sz = json_dumpb(json_array_get(issues, i), NULL, 0, JSON_COMPACT) + 1;
+        if (used + sz > DK_ERROR_DETAILS_MAX) {
+            while (json_array_size(issues) > i)
+                json_array_remove(issues, json_array_size(issues) - 1);
+            return true;
+        }
+        used += sz;
+    }
+    return false;
+}
+
+dk_error *dk_error_validation_ex(json_t *issues, bool truncated)
 {
     json_t *details = json_object();
     if (details == NULL) {
         json_decref(issues);
         return NULL;
     }
-    json_object_set_new(details, "issues", issues ? issues : json_array());
+    if (issues == NULL)
+        issues = json_array();
+    if (issues_fit(issues))
+        truncated = true;
+    json_object_set_new(details, "issues", issues);
+    if (truncated)
+        json_object_set_new(details, "truncated", json_true());
     return dk_error_new(400, "BAD_REQUEST", "Validation Failed", details);
+}
+
+dk_error *dk_error_validation(json_t *issues)
+{
+    return dk_error_validation_ex(issues, false);
 }
 
 /* ---- registry ---- */

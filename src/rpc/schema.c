@@ -442,7 +442,9 @@ static void compute_transforms(dk__snode *n)
     }
     n->rebuild_obj = members;
     n->rebuild_arr = n->items != NULL && n->items->transforms;
-    n->transforms = n->rebuild_obj || n->rebuild_arr;
+    /* An integral real (1.0) comes out of an "integer" node as an integer. */
+    bool to_int = (n->types & DK__T_INT) && !(n->types & DK__T_NUM);
+    n->transforms = n->rebuild_obj || n->rebuild_arr || to_int;
     for (size_t i = 0; i < n->nbranches; i++)
         n->transforms = n->transforms || n->branches[i]->transforms;
 }
@@ -456,7 +458,8 @@ static bool compile_default(cctx *c, dk__snode *n, const json_t *j)
         return true;
     json_t *issues = NULL;
     bool oom = false;
-    n->def = dk__schema_check(c->s, n, d, &issues, &oom);
+    dk__vopts vo = {.max_issues = 1};
+    n->def = dk__schema_check(c->s, n, d, &vo, &issues, &oom);
     if (n->def != NULL)
         return true;
     if (oom) {
@@ -579,17 +582,41 @@ const json_t *dk_schema_json(const dk_schema *s)
     return s ? s->json : NULL;
 }
 
-int dk_schema_validate(const dk_schema *s, const json_t *value, json_t **out, json_t **issues)
+void dk_validate_options_init(dk_validate_options *o)
+{
+    if (o != NULL)
+        *o = (dk_validate_options){0};
+}
+
+void dk_schema_set_max_issues(dk_schema *s, size_t max)
+{
+    if (s != NULL)
+        s->max_issues = max;
+}
+
+size_t dk_schema_max_issues(const dk_schema *s)
+{
+    return s == NULL || s->max_issues == 0 ? DK_SCHEMA_MAX_ISSUES : s->max_issues;
+}
+
+int dk_schema_validate_ex(const dk_schema *s, const json_t *value, const dk_validate_options *o,
+                          json_t **out, json_t **issues, bool *truncated)
 {
     if (out != NULL)
         *out = NULL;
     if (issues != NULL)
         *issues = NULL;
+    if (truncated != NULL)
+        *truncated = false;
     if (s == NULL)
         return DK_EINVAL;
+    dk__vopts vo = {.max_issues = o != NULL && o->max_issues > 0 ? o->max_issues
+                                                                  : dk_schema_max_issues(s),
+                    .forbid_nul = o != NULL && o->forbid_nul,
+                    .truncated = truncated};
     json_t *found = NULL;
     bool oom = false;
-    json_t *r = dk__schema_check(s, s->root, value, &found, &oom);
+    json_t *r = dk__schema_check(s, s->root, value, &vo, &found, &oom);
     if (r != NULL) {
         if (out != NULL)
             *out = r;
@@ -599,6 +626,8 @@ int dk_schema_validate(const dk_schema *s, const json_t *value, json_t **out, js
     }
     if (oom) {
         json_decref(found);
+        if (truncated != NULL)
+            *truncated = false;
         return DK_ENOMEM;
     }
     if (issues != NULL)
@@ -606,6 +635,11 @@ int dk_schema_validate(const dk_schema *s, const json_t *value, json_t **out, js
     else
         json_decref(found);
     return DK_EINVAL;
+}
+
+int dk_schema_validate(const dk_schema *s, const json_t *value, json_t **out, json_t **issues)
+{
+    return dk_schema_validate_ex(s, value, NULL, out, issues, NULL);
 }
 
 int dk_json_depth(const json_t *value)

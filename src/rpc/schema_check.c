@@ -21,8 +21,20 @@ typedef struct vctx {
     const dk_schema *s;
     json_t *issues; /* created on the first issue */
     bool oom;
+    /* The issue cap: `count` issues recorded so far (union branches
+     * included); once one more is refused, `stop` unwinds the walk, so a
+     * body of a million bad elements costs as much as `max` of them. */
+    size_t max, count;
+    bool stop, truncated;
+    bool forbid_nul;
     pcre2_match_data *md;
 } vctx;
+
+/* Longest object key kept in an issue's path: paths stay small even when an
+ * input key is huge (the error body is bounded, see dk_error_validation). */
+#define PATH_KEY_MAX 128
+/* Unknown keys listed in one unrecognized_keys issue. */
+#define UNKNOWN_KEYS_MAX 20
 
 #define SAFE_INT_MAX INT64_C(9007199254740991) /* 2^53 - 1 */
 
@@ -61,16 +73,6 @@ static pcre2_match_data *thread_match_data(void)
 
 /* ---- issues ---- */
 
-static bool append_path(json_t *arr, const seg *s)
-{
-    if (s == NULL)
-        return true;
-    if (!append_path(arr, s->up))
-        return false;
-    json_t *step = s->key ? json_stringn(s->key, s->klen) : json_integer((json_int_t)s->index);
-    return json_array_append_new(arr, step) == 0;
-}
-
 /* Cuts a truncated message back to a whole UTF-8 sequence so json_string() accepts it. */
 static size_t utf8_trim(const char *buf, size_t len)
 {
@@ -82,6 +84,21 @@ static size_t utf8_trim(const char *buf, size_t len)
     unsigned char lead = (unsigned char)buf[i - 1];
     size_t need = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
     return len - (i - 1) < need ? i - 1 : len;
+}
+
+static bool append_path(json_t *arr, const seg *s)
+{
+    if (s == NULL)
+        return true;
+    if (!append_path(arr, s->up))
+        return false;
+    json_t *step;
+    if (s->key != NULL)
+        step = json_stringn(s->key, s->klen <= PATH_KEY_MAX ? s->klen
+                                                            : utf8_trim(s->key, PATH_KEY_MAX));
+    else
+        step = json_integer((json_int_t)s->index);
+    return json_array_append_new(arr, step) == 0;
 }
 
 /* Appends {"path", "message", "code"} and returns it (borrowed) for extra
@@ -98,6 +115,11 @@ static json_t *issue(vctx *c, const seg *at, const char *code, const char *fmt, 
     va_end(ap);
     size_t len = n < 0 ? 0 : (size_t)n >= sizeof(msg) ? utf8_trim(msg, sizeof(msg) - 1) : (size_t)n;
 
+    if (c->count >= c->max) {
+        c->stop = c->truncated = true;
+        return NULL;
+    }
+    c->count++;
     if (c->issues == NULL && (c->issues = json_array()) == NULL)
         goto oom;
     json_t *path = json_array(), *it = json_object();
@@ -241,6 +263,11 @@ static bool check_string(vctx *c, const dk__snode *n, const json_t *v, const seg
     const char *str = json_string_value(v);
     size_t len = json_string_length(v);
     bool ok = true;
+    if (c->forbid_nul && memchr(str, '\0', len) != NULL) {
+        json_t *it = issue(c, at, "invalid_string", "String must not contain NUL (U+0000)");
+        put(c, it, "validation", json_string("no_nul"));
+        ok = false;
+    }
     if (n->flags & DK__F_STRING) {
         size_t cp = dk__utf8_len(str, len);
         if ((n->flags & DK__F_MINLEN) && cp < n->min_len) {
@@ -413,7 +440,7 @@ static bool check_array(vctx *c, const dk__snode *n, const json_t *v, const seg 
     if (n->items == NULL)
         return ok;
     lazy z = {.want = n->rebuild_arr && ok, .same = true};
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0; i < len && !c->stop; i++) {
         seg s = {at, NULL, 0, i};
         json_t *orig = json_array_get(v, i);
         json_t *e = check(c, n->items, orig, &s);
@@ -507,7 +534,7 @@ static bool check_object(vctx *c, const dk__snode *n, const json_t *v, const seg
      * the others are looked up by key. */
     void *cur = size > 0 ? json_object_iter((json_t *)v) : NULL;
     size_t present = 0;
-    for (size_t i = 0; i < n->nprops; i++) {
+    for (size_t i = 0; i < n->nprops && !c->stop; i++) {
         const dk__sprop *p = &n->props[i];
         json_t *pv;
         void *from = NULL, *after = NULL;
@@ -552,7 +579,7 @@ static bool check_object(vctx *c, const dk__snode *n, const json_t *v, const seg
      * every input key was a declared property there is nothing to look at. */
     bool scan = n->addl == DK__ADDL_DENY || n->addl == DK__ADDL_SCHEMA ||
                 (n->addl == DK__ADDL_ALLOW && z.want);
-    if (scan && size > present) {
+    if (scan && size > present && !c->stop) {
         json_t *unknown = NULL;
         const char *key;
         size_t klen;
@@ -560,11 +587,21 @@ static bool check_object(vctx *c, const dk__snode *n, const json_t *v, const seg
         json_object_keylen_foreach((json_t *)v, key, klen, pv) {
             if (dk__schema_prop(n, key, klen) != NULL)
                 continue;
+            if (c->stop)
+                break;
             if (n->addl == DK__ADDL_DENY) {
+                ok = false;
                 if (unknown == NULL)
                     unknown = json_array();
-                if (unknown == NULL || json_array_append_new(unknown, json_stringn(key, klen)))
+                if (unknown == NULL) {
                     c->oom = true;
+                } else if (json_array_size(unknown) < UNKNOWN_KEYS_MAX) {
+                    size_t kl = klen <= PATH_KEY_MAX ? klen : utf8_trim(key, PATH_KEY_MAX);
+                    if (json_array_append_new(unknown, json_stringn(key, kl)) != 0)
+                        c->oom = true;
+                } else {
+                    break; /* enough to name: the issue says the list is cut */
+                }
                 continue;
             }
             seg s = {at, key, klen, 0};
@@ -586,9 +623,12 @@ static bool check_object(vctx *c, const dk__snode *n, const json_t *v, const seg
                                  json_string_value(json_array_get(unknown, i)));
                 used += w < 0 ? 0 : (size_t)w;
             }
-            json_t *it = issue(c, at, "unrecognized_keys", "Unrecognized key(s) in object: %s",
-                               list);
+            bool cut = json_array_size(unknown) >= UNKNOWN_KEYS_MAX;
+            json_t *it = issue(c, at, "unrecognized_keys", "Unrecognized key(s) in object: %s%s",
+                               list, cut ? ", ..." : "");
             put(c, it, "keys", unknown);
+            if (cut)
+                put(c, it, "truncated", json_true());
             ok = false;
         }
     }
@@ -607,13 +647,17 @@ static bool check_object(vctx *c, const dk__snode *n, const json_t *v, const seg
 static json_t *check_union(vctx *c, const dk__snode *n, const json_t *v, const seg *at)
 {
     json_t *saved = c->issues, *errors = json_array(), *chosen = NULL;
-    size_t matched = 0;
+    size_t matched = 0, saved_count = c->count;
+    bool saved_truncated = c->truncated;
     if (errors == NULL) {
         c->oom = true;
         return NULL;
     }
     for (size_t i = 0; i < n->nbranches && !c->oom; i++) {
         c->issues = NULL;
+        /* A branch stopped by the cap has failed; the next one may still
+         * pass (it stops at its own first issue, the cap being reached). */
+        c->stop = false;
         json_t *r = check(c, n->branches[i], v, at);
         if (r != NULL) {
             matched++;
@@ -629,6 +673,10 @@ static json_t *check_union(vctx *c, const dk__snode *n, const json_t *v, const s
     }
     c->issues = saved;
     if (c->oom || matched == 1 || (matched > 1 && !n->one_of)) {
+        /* The failed branches' issues are discarded: they no longer count. */
+        c->count = saved_count;
+        c->truncated = saved_truncated;
+        c->stop = false;
         json_decref(errors);
         if (c->oom) {
             json_decref(chosen);
@@ -654,6 +702,9 @@ static json_t *check(vctx *c, const dk__snode *n, const json_t *v, const seg *at
     bool ok = true;
     json_t *out = NULL;
 
+    if (c->stop)
+        return NULL;
+
     if (n->flags & DK__F_NEVER) {
         json_t *it = issue(c, at, "invalid_type", "Expected never, received %s", type_name(vt));
         put(c, it, "expected", json_string("never"));
@@ -670,6 +721,9 @@ static json_t *check(vctx *c, const dk__snode *n, const json_t *v, const seg *at
             return NULL;
         }
         ok = check_safe_int(c, v, at);
+        /* 1.0 is an integer: the handler reads it as one. */
+        if (ok && json_is_real(v) && (out = json_integer((json_int_t)json_real_value(v))) == NULL)
+            c->oom = true;
     }
     if ((n->flags & DK__F_CONST) && !dk__json_equal(v, n->const_val)) {
         json_t *it = issue(c, at, "invalid_value", "Invalid value: expected the constant value");
@@ -725,9 +779,9 @@ static json_t *check(vctx *c, const dk__snode *n, const json_t *v, const seg *at
 }
 
 json_t *dk__schema_check(const dk_schema *s, const dk__snode *n, const json_t *v,
-                         json_t **issues, bool *oom)
+                         const dk__vopts *o, json_t **issues, bool *oom)
 {
-    vctx c = {.s = s};
+    vctx c = {.s = s, .max = o->max_issues, .forbid_nul = o->forbid_nul};
     json_t *r;
     if (v == NULL) {
         json_t *it = issue(&c, NULL, "invalid_type", "Required");
@@ -743,6 +797,8 @@ json_t *dk__schema_check(const dk_schema *s, const dk__snode *n, const json_t *v
         r = NULL;
     }
     *oom = c.oom;
+    if (o->truncated != NULL)
+        *o->truncated = r == NULL && c.truncated;
     if (r != NULL) {
         json_decref(c.issues); /* only left by failed union branches' bookkeeping */
         *issues = NULL;

@@ -108,15 +108,23 @@ struct dk__snode {
 
 struct dk_schema {
     json_t *json; /* the schema as given (deep copy) */
+    size_t max_issues; /* dk_schema_set_max_issues(); 0 = DK_SCHEMA_MAX_ISSUES */
     dk__snode *root;
     pcre2_match_context *mctx; /* read-only after compile: match limits */
 };
+
+/* How one validation runs. */
+typedef struct dk__vopts {
+    size_t max_issues; /* issues recorded before the walk stops; SIZE_MAX = all */
+    bool forbid_nul;   /* strings containing U+0000 are an invalid_string issue */
+    bool *truncated;   /* out, may be NULL: set when issues were left out */
+} dk__vopts;
 
 /* Validates `v` against `n`; returns a new reference to the normalised value,
  * or NULL when issues were recorded (then *issues is a new array) or memory ran
  * out (then *oom is set). `v` NULL stands for an absent value. */
 json_t *dk__schema_check(const dk_schema *s, const dk__snode *n, const json_t *v,
-                         json_t **issues, bool *oom);
+                         const dk__vopts *o, json_t **issues, bool *oom);
 
 /* Property lookup by key through the sorted index. */
 const dk__sprop *dk__schema_prop(const dk__snode *n, const char *key, size_t klen);

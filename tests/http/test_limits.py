@@ -236,6 +236,80 @@ class JsonLimits(unittest.TestCase):
             self.assertNotIn("limits", r.json["message"])
 
 
+class ValidationLimits(unittest.TestCase):
+    """Issue 14 items 1, 12, 15: bounded validation errors, NUL in strings,
+    integral reals reach the handler as integers."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def test_many_bad_elements_answer_fast_and_small(self):
+        # 1 MB body, 500,000 elements that are not strings.
+        body = b'{"name":"x","tags":[' + b",".join([b"1"] * 500000) + b"]}"
+        self.assertLess(len(body), 1024 * 1024)
+        best = None
+        for _ in range(3):
+            t0 = time.monotonic()
+            r = self.srv.request("POST", "/conf.echo", body,
+                                 {"Content-Type": "application/json"}, timeout=30)
+            took = time.monotonic() - t0
+            best = took if best is None else min(best, took)
+            self.assertEqual(r.status, 400, r.body[:300])
+            self.assertLess(len(r.body), 64 * 1024)
+        # Before the cap: 16 s and a 66 MB body. Generous for a loaded machine.
+        self.assertLess(best, 1.0)
+        d = r.json["details"]
+        self.assertEqual(len(d["issues"]), 100)
+        self.assertIs(d["truncated"], True)
+        self.assertEqual(d["issues"][0]["code"], "too_big")
+        self.assertEqual(d["issues"][1]["path"], ["tags", 0])
+        # Other requests are served right after.
+        self.assertEqual(self.srv.call("conf.echo", {"name": "ok"}).status, 200)
+
+    def test_cap_flag(self):
+        with Server("--max-validation-issues", "7") as srv:
+            r = srv.call("conf.echo", {"name": "x", "tags": [1] * 50})
+            self.assertEqual(r.status, 400)
+            self.assertEqual(len(r.json["details"]["issues"]), 7)
+            self.assertIs(r.json["details"]["truncated"], True)
+        # A few issues: all listed, no "truncated".
+        r = self.srv.call("conf.echo", {"name": "x", "tags": [1, 2]})
+        self.assertEqual(r.status, 400)
+        self.assertEqual(len(r.json["details"]["issues"]), 2)
+        self.assertNotIn("truncated", r.json["details"])
+
+    def test_long_key_kept_short(self):
+        r = self.srv.call("conf.echo", {"name": "x", "k" * 500000: 1})
+        self.assertEqual(r.status, 400)
+        self.assertLess(len(r.body), 2048)
+        self.assertEqual(r.json["details"]["issues"][0]["code"], "unrecognized_keys")
+
+    def test_integral_real_reaches_handler_as_integer(self):
+        r = self.srv.request("POST", "/conf.echo", b'{"name":"x","n":3.0}',
+                             {"Content-Type": "application/json"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertIn(b'"n":3,', r.body)
+        self.assertIsInstance(r.json["n"], int)
+
+    def test_nul_in_strings_refused_by_default(self):
+        r = self.srv.request("POST", "/conf.echo", b'{"name":"ab\\u0000cd"}',
+                             {"Content-Type": "application/json"})
+        self.assertEqual(r.status, 400, r.body)
+        it = r.json["details"]["issues"][0]
+        self.assertEqual(it["code"], "invalid_string")
+        self.assertEqual(it["path"], ["name"])
+        with Server("--allow-nul-strings") as srv:
+            r = srv.request("POST", "/conf.echo", b'{"name":"ab\\u0000cd"}',
+                            {"Content-Type": "application/json"})
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(r.json["message"], "hello ab")  # the handler's own C string
+
+
 class SseLimits(unittest.TestCase):
     def test_max_sse_clients_flag(self):
         # A short heartbeat makes the server notice closed clients quickly.

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "donkey/error.h"
 #include "donkey/schema.h"
+#include <time.h>
 
 /* ---- helpers ---- */
 
@@ -187,7 +189,17 @@ static void test_integer(void **state)
     const char *s = "{\"type\":\"integer\"}";
     accept_as(s, "5", "5");
     accept_as(s, "-5", "-5");
-    accept_as(s, "5.0", "5.0");
+    /* 5.0 validates as an integer and comes out as one (issue 14, item 15). */
+    json_t *five = accept(s, "5.0");
+    assert_true(json_is_integer(five));
+    assert_int_equal(json_integer_value(five), 5);
+    json_decref(five);
+    accept_as("{\"properties\":{\"n\":{\"type\":\"integer\"},\"x\":{\"type\":\"number\"},"
+              "\"l\":{\"items\":{\"type\":\"integer\"}}}}",
+              "{\"n\":2.0,\"x\":2.0,\"l\":[1,-3.0]}", "{\"n\":2,\"x\":2.0,\"l\":[1,-3]}");
+    accept_as("{\"type\":[\"integer\",\"null\"]}", "7.0", "7");
+    accept_as("{\"properties\":{\"n\":{\"type\":\"integer\",\"default\":4.0}}}", "{}",
+              "{\"n\":4}");
     accept_as(s, "9007199254740991", "9007199254740991");
     accept_as(s, "-9007199254740991", "-9007199254740991");
 
@@ -839,6 +851,169 @@ static void *validate_loop(void *arg)
     return NULL;
 }
 
+/* ---- issue cap, bounded error bodies, NUL (issue 14, items 1 and 12) ---- */
+
+static json_t *many_ints(size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_integer(1));
+    return a;
+}
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static void test_issue_cap(void **state)
+{
+    (void)state;
+    dk_schema *s = compile("{\"type\":\"array\",\"items\":{\"type\":\"string\"}}");
+    json_t *in = many_ints(500000), *out = NULL, *issues = NULL;
+    bool truncated = false;
+
+    /* Default cap, and the walk stops there: 500,000 bad elements cost
+     * about as much as 100 (measured: well under a millisecond). */
+    double t0 = now_ms();
+    assert_int_equal(dk_schema_validate_ex(s, in, NULL, &out, &issues, &truncated), DK_EINVAL);
+    double took = now_ms() - t0;
+    assert_int_equal(json_array_size(issues), DK_SCHEMA_MAX_ISSUES);
+    assert_true(truncated);
+    assert_issue(issues, 99, "invalid_type", "[99]");
+    json_decref(issues);
+    if (took > 200)
+        fail_msg("validation of 500,000 bad elements took %.1f ms", took);
+
+    /* The schema's own cap, then an explicit one in the options. */
+    dk_schema_set_max_issues(s, 5);
+    assert_int_equal(dk_schema_max_issues(s), 5);
+    assert_int_equal(dk_schema_validate(s, in, &out, &issues), DK_EINVAL);
+    assert_int_equal(json_array_size(issues), 5);
+    json_decref(issues);
+    dk_validate_options o;
+    dk_validate_options_init(&o);
+    o.max_issues = 3;
+    assert_int_equal(dk_schema_validate_ex(s, in, &o, &out, &issues, &truncated), DK_EINVAL);
+    assert_int_equal(json_array_size(issues), 3);
+    assert_true(truncated);
+    json_decref(issues);
+    dk_schema_free(s);
+
+    /* Fewer issues than the cap: not truncated. */
+    json_t *small = many_ints(3);
+    s = compile("{\"type\":\"array\",\"items\":{\"type\":\"string\"}}");
+    assert_int_equal(dk_schema_validate_ex(s, small, NULL, &out, &issues, &truncated), DK_EINVAL);
+    assert_int_equal(json_array_size(issues), 3);
+    assert_false(truncated);
+    json_decref(issues);
+    dk_schema_free(s);
+    json_decref(small);
+
+    /* A union branch that hits the cap fails; the next branch still passes. */
+    s = compile("{\"anyOf\":[{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+                "{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}]}");
+    assert_int_equal(dk_schema_validate_ex(s, in, NULL, &out, &issues, &truncated), 0);
+    assert_non_null(out);
+    json_decref(out);
+    dk_schema_free(s);
+    json_decref(in);
+}
+
+static void test_long_keys_in_issues(void **state)
+{
+    (void)state;
+    char *key = malloc(10001);
+    memset(key, 'k', 10000);
+    key[10000] = '\0';
+    json_t *in = json_object(), *out = NULL, *issues = NULL;
+    json_object_set_new(in, key, json_integer(1));
+
+    dk_schema *s = compile("{\"additionalProperties\":{\"type\":\"string\"}}");
+    assert_int_equal(dk_schema_validate(s, in, &out, &issues), DK_EINVAL);
+    const char *step = json_string_value(json_array_get(field(issues, 0, "path"), 0));
+    assert_true(strlen(step) <= 128 && strncmp(step, key, strlen(step)) == 0);
+    json_decref(issues);
+    dk_schema_free(s);
+
+    /* Unknown keys: at most 20 listed, each cut. */
+    for (int i = 0; i < 50; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "x%d", i);
+        json_object_set_new(in, k, json_integer(i));
+    }
+    s = compile("{\"additionalProperties\":false}");
+    assert_int_equal(dk_schema_validate(s, in, &out, &issues), DK_EINVAL);
+    const json_t *keys = field(issues, 0, "keys");
+    assert_int_equal(json_array_size(keys), 20);
+    for (size_t i = 0; i < json_array_size(keys); i++)
+        assert_true(json_string_length(json_array_get(keys, i)) <= 128);
+    assert_true(json_is_true(field(issues, 0, "truncated")));
+    json_decref(issues);
+    dk_schema_free(s);
+    json_decref(in);
+    free(key);
+}
+
+static void test_validation_error_bounded(void **state)
+{
+    (void)state;
+    json_t *issues = json_array();
+    char msg[300];
+    memset(msg, 'm', sizeof(msg) - 1);
+    msg[sizeof(msg) - 1] = '\0';
+    for (int i = 0; i < 2000; i++)
+        json_array_append_new(issues, json_pack("{s:[i], s:s, s:s}", "path", i, "message", msg,
+                                                "code", "invalid_type"));
+    dk_error *e = dk_error_validation(issues);
+    json_t *body = dk_error_body(e);
+    size_t len = json_dumpb(body, NULL, 0, JSON_COMPACT);
+    assert_true(len < 64 * 1024);
+    size_t kept = json_array_size(json_object_get(dk_error_details(e), "issues"));
+    assert_true(kept > 100 && kept < 2000);
+    assert_true(json_is_true(json_object_get(dk_error_details(e), "truncated")));
+    json_decref(body);
+    dk_error_free(e);
+
+    /* A handler's long message is cut too. */
+    char *big = malloc(100001);
+    memset(big, 'a', 100000);
+    big[100000] = '\0';
+    e = dk_error_new(400, "BAD_REQUEST", big, NULL);
+    assert_int_equal(strlen(dk_error_message(e)), DK_ERROR_MESSAGE_MAX);
+    dk_error_free(e);
+    free(big);
+
+    /* Few issues: kept whole, no "truncated". */
+    e = dk_error_validation(json_pack("[{s:[], s:s, s:s}]", "path", "message", "m", "code", "c"));
+    assert_null(json_object_get(dk_error_details(e), "truncated"));
+    dk_error_free(e);
+}
+
+static void test_forbid_nul(void **state)
+{
+    (void)state;
+    dk_schema *s = compile("{\"properties\":{\"p\":{\"type\":\"string\"}}}");
+    json_t *in = json_object(), *out = NULL, *issues = NULL;
+    json_object_set_new(in, "p", json_stringn("ab\0cd", 5));
+    /* Allowed unless asked (plain dk_schema_validate). */
+    assert_int_equal(dk_schema_validate(s, in, &out, &issues), 0);
+    json_decref(out);
+    dk_validate_options o;
+    dk_validate_options_init(&o);
+    o.forbid_nul = true;
+    assert_int_equal(dk_schema_validate_ex(s, in, &o, &out, &issues, NULL), DK_EINVAL);
+    assert_issue(issues, 0, "invalid_string", "[\"p\"]");
+    json_decref(issues);
+    json_object_set_new(in, "p", json_string("abcd"));
+    assert_int_equal(dk_schema_validate_ex(s, in, &o, &out, &issues, NULL), 0);
+    json_decref(out);
+    json_decref(in);
+    dk_schema_free(s);
+}
+
 static void test_concurrent_validation(void **state)
 {
     (void)state;
@@ -892,6 +1067,10 @@ int main(void)
         cmocka_unit_test(test_conformance_schema),
         cmocka_unit_test(test_json_depth),
         cmocka_unit_test(test_concurrent_validation),
+        cmocka_unit_test(test_issue_cap),
+        cmocka_unit_test(test_long_keys_in_issues),
+        cmocka_unit_test(test_validation_error_bounded),
+        cmocka_unit_test(test_forbid_nul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
