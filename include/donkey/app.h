@@ -196,6 +196,8 @@ typedef struct dk_app_options {
                                   (--max-validation-issues), default 100 */
     bool allow_nul_strings;    /* --allow-nul-strings: input strings may contain U+0000
                                   (default false: an invalid_string issue) */
+    const char *log_redact;    /* --log-redact KEYS: comma-separated keys redacted in logs
+                                  besides the defaults (docs/logger.md); read by dk_app_new() */
 } dk_app_options;
 
 /** Fills defaults. */

@@ -54,9 +54,16 @@ DK_API dk_logger *dk_logger_new_empty(dk_log_level level);
 DK_API int dk_logger_add_transport(dk_logger *lg, dk_log_fn fn, void *user, dk_free_fn user_free);
 
 /** Keys whose values are replaced by "[REDACTED]" in data and context
- *  (case-insensitive, at any depth). Defaults: password, token, authorization.
- *  `keys` is copied; NULL-terminated. Applies to the whole logger family. */
+ *  (case-insensitive, at any depth). Defaults: password, token, authorization,
+ *  proxy-authorization, secret, client_secret, api_key, apikey, api-key,
+ *  x-api-key, access_token, refresh_token, cookie, set-cookie. This call
+ *  replaces the whole list. `keys` is copied; NULL-terminated. Applies to the
+ *  whole logger family. Returns 0, DK_EINVAL or DK_ENOMEM. Any thread. */
 DK_API int dk_logger_set_redact(dk_logger *lg, const char *const *keys);
+
+/** Adds `keys` (copied; NULL-terminated) to the family's redaction list.
+ *  On DK_ENOMEM the keys added before the failure stay. Any thread. */
+DK_API int dk_logger_add_redact(dk_logger *lg, const char *const *keys);
 
 /** Child logger: same level and transports, context = parent's context merged
  *  with `context` (borrowed; child keys win). Caller frees with dk_logger_free()

@@ -25,7 +25,14 @@ static const char *const level_colors[] = {"\x1b[90m", "\x1b[36m", "\x1b[33m", "
 #define COLOR_GRAY "\x1b[90m"
 #define COLOR_RESET "\x1b[0m"
 
-static const char *const default_redact[] = {"password", "token", "authorization", NULL};
+/* Keys whose values carry credentials in the requests and configs donkey
+ * applications usually log (docs/logger.md). Matched case-insensitively. */
+static const char *const default_redact[] = {
+    "password",      "token",         "authorization", "proxy-authorization",
+    "secret",        "client_secret", "api_key",       "apikey",
+    "api-key",       "x-api-key",     "access_token",  "refresh_token",
+    "cookie",        "set-cookie",    NULL,
+};
 
 typedef struct log_node {
     dk_log_fn fn;
@@ -755,6 +762,34 @@ int dk_logger_set_redact(dk_logger *lg, const char *const *keys)
     pthread_rwlock_unlock(&f->redact_lock);
     free_keys(old, old_n);
     return 0;
+}
+
+int dk_logger_add_redact(dk_logger *lg, const char *const *keys)
+{
+    if (lg == NULL)
+        return DK_EINVAL;
+    size_t add = 0;
+    while (keys != NULL && keys[add] != NULL)
+        add++;
+    log_family *f = lg->fam;
+    pthread_rwlock_wrlock(&f->redact_lock);
+    char **grown = realloc(f->redact, (f->nredact + add + 1) * sizeof(*grown));
+    int rc = 0;
+    if (grown == NULL) {
+        rc = DK_ENOMEM;
+    } else {
+        f->redact = grown;
+        for (size_t i = 0; i < add; i++) {
+            if ((grown[f->nredact] = strdup(keys[i])) == NULL) {
+                rc = DK_ENOMEM;
+                break;
+            }
+            f->nredact++;
+        }
+        grown[f->nredact] = NULL;
+    }
+    pthread_rwlock_unlock(&f->redact_lock);
+    return rc;
 }
 
 dk_logger *dk_logger_child(dk_logger *parent, const json_t *context)

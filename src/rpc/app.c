@@ -161,6 +161,9 @@ int dk_app_options_parse(dk_app_options *o, int *argc, char **argv, dk_err *err)
             if (parse_int(v, 1, 1000000, &o->max_validation_issues) < 0)
                 return dk_err_set(err, DK_EINVAL,
                                   "--max-validation-issues must be 1..1000000, got '%s'", v);
+        } else if (strcmp(a, "--log-redact") == 0) {
+            NEED_VALUE();
+            o->log_redact = v;
         } else if (strcmp(a, "--allow-nul-strings") == 0) {
             o->allow_nul_strings = true;
         } else if (strcmp(a, "--max-json-depth") == 0) {
@@ -226,6 +229,26 @@ static char **copy_strv(const char *const *v)
     return c;
 }
 
+/* Adds the comma-separated keys of --log-redact to the logger's list. */
+static int add_redact(dk_app *app, const char *list)
+{
+    char *copy = strdup(list);
+    if (copy == NULL)
+        return DK_ENOMEM;
+    int rc = 0;
+    char *save = NULL;
+    for (char *k = strtok_r(copy, ",", &save); k != NULL && rc == 0;
+         k = strtok_r(NULL, ",", &save)) {
+        while (*k == ' ')
+            k++;
+        const char *one[] = {k, NULL};
+        if (*k != '\0')
+            rc = dk_logger_add_redact(app->core.logger, one);
+    }
+    free(copy);
+    return rc;
+}
+
 dk_app *dk_app_new(const dk_app_options *opts)
 {
     dk_app *app = calloc(1, sizeof(*app));
@@ -274,6 +297,11 @@ dk_app *dk_app_new(const dk_app_options *opts)
     app->core.config = app->config;
     app->core.logger = dk_logger_new(o->log_level, o->log_format, stdout);
     app->core.errors = dk_errors_new();
+    if (app->core.logger != NULL && o->log_redact != NULL && add_redact(app, o->log_redact) < 0) {
+        dk_logger_free(app->core.logger);
+        app->core.logger = NULL;
+    }
+    o->log_redact = NULL;
     if (app->host == NULL || app->db_url == NULL || app->core.logger == NULL ||
         app->core.errors == NULL || app->stop_fd < 0) {
         dk_app_free(app);

@@ -364,6 +364,24 @@ class Redaction(unittest.TestCase):
             self.assertNotIn("Bearer abc", out)
             self.assertIn("[REDACTED]", line[0])
 
+    def test_log_redacts_credential_keys_and_flag_keys(self):
+        with Server("--log-format", "json", "--log-redact", "ssn, pin") as srv:
+            r = srv.call("conf.hardening.log", {"user": "bob", "api_key": "k-111",
+                                                "client_secret": "cs-222",
+                                                "nested": {"access_token": "at-333",
+                                                           "refresh_token": "rt-444"},
+                                                "Cookie": "sid=ck-555", "secret": "s-666",
+                                                "ssn": "ssn-777", "PIN": "pin-888"})
+            self.assertEqual(r.status, 200)
+            deadline = time.time() + 3
+            while time.time() < deadline and "bob" not in srv.output():
+                time.sleep(0.05)
+            out = srv.output()
+            self.assertIn("bob", out)
+            for secret in ("k-111", "cs-222", "at-333", "rt-444", "ck-555", "s-666", "ssn-777",
+                           "pin-888"):
+                self.assertNotIn(secret, out)
+
 
 if __name__ == "__main__":
     unittest.main()

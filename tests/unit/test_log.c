@@ -334,6 +334,36 @@ static void test_redaction(void **state)
     dk_logger_free(root);
 }
 
+/* Issue 14, item 16: the default list covers the usual credential keys, and
+ * keys can be added without losing the defaults. */
+static void test_redaction_default_keys_and_add(void **state)
+{
+    (void)state;
+    dk_logger *lg = dk_logger_new_empty(DK_LOG_INFO);
+    capture *c = capture_add(lg, NULL);
+    dk_log_info(lg, "creds",
+                json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "secret", "1",
+                          "api_key", "2", "ApiKey", "3", "access_token", "4", "refresh_token",
+                          "5", "Cookie", "6", "Set-Cookie", "7", "client_secret", "8",
+                          "X-Api-Key", "9", "Proxy-Authorization", "10", "user", "ann"));
+    json_t *d = json_object_get(json_array_get(c->entries, 0), "data");
+    const char *key;
+    json_t *v;
+    json_object_foreach(d, key, v) {
+        if (strcmp(key, "user") == 0)
+            assert_string_equal(json_string_value(v), "ann");
+        else if (strcmp(json_string_value(v), "[REDACTED]") != 0)
+            fail_msg("key %s not redacted", key);
+    }
+    const char *extra[] = {"ssn", "pin", NULL};
+    assert_int_equal(dk_logger_add_redact(lg, extra), 0);
+    dk_log_info(lg, "more", json_pack("{s:s, s:s, s:s}", "SSN", "x", "pin", "y", "password", "z"));
+    assert_json(json_object_get(json_array_get(c->entries, 1), "data"),
+                "{\"SSN\":\"[REDACTED]\",\"pin\":\"[REDACTED]\",\"password\":\"[REDACTED]\"}");
+    assert_int_equal(dk_logger_add_redact(NULL, extra), DK_EINVAL);
+    dk_logger_free(lg);
+}
+
 /* ---- console ---- */
 
 static char *read_all(FILE *f)
@@ -563,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_invalid_utf8_through_log),
         cmocka_unit_test(test_redaction),
+        cmocka_unit_test(test_redaction_default_keys_and_add),
         cmocka_unit_test(test_console_tmpfile),
         cmocka_unit_test(test_concurrent_whole_lines),
         cmocka_unit_test(test_stalled_writer_drops),
