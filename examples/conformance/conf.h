@@ -23,4 +23,7 @@ int conf_hardening(dk_app *app, dk_router *r);
 /* cluster.c: job handlers counting executions, for tests/cluster. */
 int conf_cluster(dk_app *app, dk_router *r);
 
+/* waiting.c: conf.wait, conf.dbwait, conf.fetch (handlers that wait). */
+int conf_waiting(dk_app *app, dk_router *r);
+
 #endif

@@ -31,7 +31,7 @@ int main(int argc, char **argv)
     dk_router *r = dk_router_new("conf");
     if (r == NULL || conf_foundation_routes(r) != 0 || conf_plugins(app, r, &flags) != 0 ||
         conf_services(app, r) != 0 || conf_realtime(app, r) != 0 || conf_cluster(app, r) != 0 ||
-        conf_hardening(app, r) != 0) {
+        conf_hardening(app, r) != 0 || conf_waiting(app, r) != 0) {
         /* The definition error is recorded on the router; start-up reports it. */
         fprintf(stderr, "conformance: route definition failed\n");
     }

@@ -34,7 +34,10 @@ extern "C" {
     X(ESTATE, -10, "operation not allowed in the current state")         \
     X(EIO, -11, "input/output error")                                    \
     X(EUNAVAILABLE, -12, "backing service unavailable")                  \
-    X(EINTERNAL, -13, "internal error")
+    X(EINTERNAL, -13, "internal error")                                  \
+    X(ETIMEOUT, -14, "timed out")                                        \
+    X(ECONNECT, -15, "could not connect (refused, unreachable or unknown host)") \
+    X(ETLS, -16, "TLS handshake or certificate verification failed")
 
 typedef enum {
 #define DK_X_(name, value, text) DK_##name = (value),

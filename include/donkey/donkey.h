@@ -15,6 +15,7 @@
 #include "db.h"
 #include "jobs.h"
 #include "sse.h"
+#include "fetch.h"
 #include "plugin.h"
 #include "harness.h"
 #include "plugin.h"

@@ -31,6 +31,8 @@ int dk__redis_ping(dk__redis *r) { return DK_ESTATE; }
 #include <hiredis/adapters/libuv.h>
 #include <openssl/sha.h>
 
+#include "../util/offload.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -334,8 +336,8 @@ static void checkin(dk__redis *r, redisContext *c)
     redisFree(c);
 }
 
-int dk__redis_cmd(dk__redis *r, redisReply **out, int argc, const char **argv,
-                  const size_t *argvlen)
+static int redis_cmd(dk__redis *r, redisReply **out, int argc, const char **argv,
+                     const size_t *argvlen)
 {
     *out = NULL;
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -377,6 +379,29 @@ int dk__redis_cmd(dk__redis *r, redisReply **out, int argc, const char **argv,
         return 0;
     }
     return DK_EUNAVAILABLE;
+}
+
+/* In a request's fiber the command runs on an I/O thread (src/util/offload.h)
+ * while the HTTP thread serves other requests. */
+typedef struct cmd_call {
+    dk__redis *r;
+    redisReply **out;
+    int argc;
+    const char **argv;
+    const size_t *argvlen;
+} cmd_call;
+
+static int cmd_run(void *arg)
+{
+    cmd_call *c = arg;
+    return redis_cmd(c->r, c->out, c->argc, c->argv, c->argvlen);
+}
+
+int dk__redis_cmd(dk__redis *r, redisReply **out, int argc, const char **argv,
+                  const size_t *argvlen)
+{
+    cmd_call c = {r, out, argc, argv, argvlen};
+    return dk__offload(DK__POOL_IO, cmd_run, &c);
 }
 
 int dk__redis_ping(dk__redis *r)

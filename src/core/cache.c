@@ -3,6 +3,7 @@
 #include "donkey/cache.h"
 #include "../util/internal.h"
 #include "../util/list.h"
+#include "../util/offload.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -677,8 +678,8 @@ static int flight_result(const struct flight *f, json_t **out)
     return *out ? 0 : DK_ENOMEM;
 }
 
-int dk_cache_get_or_set(dk_cache *cache, const char *key, dk_cache_compute_fn fn, void *user,
-                        int64_t ttl_ms, json_t **out)
+static int get_or_set(dk_cache *cache, const char *key, dk_cache_compute_fn fn, void *user,
+                      int64_t ttl_ms, json_t **out)
 {
     int64_t ttl;
     if (out == NULL)
@@ -754,6 +755,32 @@ int dk_cache_get_or_set(dk_cache *cache, const char *key, dk_cache_compute_fn fn
     flight_release(f);
     pthread_mutex_unlock(&cache->lock);
     return rc;
+}
+
+/* Single flight: waiters block on a condition variable and the computing
+ * thread owns the flight, so in a request's fiber the whole call runs on an
+ * I/O thread (src/util/offload.h): a suspended fiber never owns a flight and
+ * an HTTP thread never blocks on one. */
+typedef struct gos_call {
+    dk_cache *cache;
+    const char *key;
+    dk_cache_compute_fn fn;
+    void *user;
+    int64_t ttl_ms;
+    json_t **out;
+} gos_call;
+
+static int gos_run(void *arg)
+{
+    gos_call *c = arg;
+    return get_or_set(c->cache, c->key, c->fn, c->user, c->ttl_ms, c->out);
+}
+
+int dk_cache_get_or_set(dk_cache *cache, const char *key, dk_cache_compute_fn fn, void *user,
+                        int64_t ttl_ms, json_t **out)
+{
+    gos_call c = {cache, key, fn, user, ttl_ms, out};
+    return dk__offload(DK__POOL_IO, gos_run, &c);
 }
 
 int dk_cache_sweep(dk_cache *cache)

@@ -6,6 +6,7 @@
 #include "donkey/db.h"
 #include "donkey/events.h"
 #include "../util/internal.h"
+#include "../util/offload.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -1186,8 +1187,8 @@ int dk_jobs_running(dk_jobs *jobs)
 /* ------------------------------------------------------------------ */
 /* Operations                                                          */
 
-int dk_jobs_enqueue(dk_jobs *jobs, const char *name, const json_t *data,
-                    const dk_jobs_enqueue_options *opts, int64_t *out_id)
+static int jobs_enqueue(dk_jobs *jobs, const char *name, const json_t *data,
+                        const dk_jobs_enqueue_options *opts, int64_t *out_id)
 {
     if (jobs == NULL || name == NULL || *name == '\0')
         return DK_EINVAL;
@@ -1244,7 +1245,7 @@ int dk_jobs_enqueue(dk_jobs *jobs, const char *name, const json_t *data,
     return 0;
 }
 
-int dk_jobs_get(dk_jobs *jobs, int64_t id, json_t **out)
+static int jobs_get(dk_jobs *jobs, int64_t id, json_t **out)
 {
     *out = NULL;
     int rc = ensure_schema(jobs, NULL);
@@ -1272,7 +1273,7 @@ static int explain_no_change(dk_jobs *jobs, int64_t id)
     return rc == 0 ? DK_ESTATE : rc;
 }
 
-int dk_jobs_cancel(dk_jobs *jobs, int64_t id)
+static int jobs_cancel(dk_jobs *jobs, int64_t id)
 {
     int rc = ensure_schema(jobs, NULL);
     if (rc < 0)
@@ -1285,7 +1286,7 @@ int dk_jobs_cancel(dk_jobs *jobs, int64_t id)
     return changed > 0 ? 0 : explain_no_change(jobs, id);
 }
 
-int dk_jobs_delete(dk_jobs *jobs, int64_t id)
+static int jobs_delete(dk_jobs *jobs, int64_t id)
 {
     int rc = ensure_schema(jobs, NULL);
     if (rc < 0)
@@ -1297,8 +1298,8 @@ int dk_jobs_delete(dk_jobs *jobs, int64_t id)
     return changed > 0 ? 0 : explain_no_change(jobs, id);
 }
 
-int dk_jobs_list(dk_jobs *jobs, const char *name, const char *status, size_t limit,
-                 json_t **out)
+static int jobs_list(dk_jobs *jobs, const char *name, const char *status, size_t limit,
+                     json_t **out)
 {
     *out = NULL;
     if (status != NULL) {
@@ -1344,7 +1345,7 @@ int dk_jobs_list(dk_jobs *jobs, const char *name, const char *status, size_t lim
     return 0;
 }
 
-int dk_jobs_purge(dk_jobs *jobs, uint64_t older_than_ms, int64_t *out_deleted)
+static int jobs_purge(dk_jobs *jobs, uint64_t older_than_ms, int64_t *out_deleted)
 {
     int rc = ensure_schema(jobs, NULL);
     if (rc < 0)
@@ -1393,4 +1394,82 @@ int dk_job_fail_final(dk_job_ctx *jc, const char *fmt, ...)
     int rc = set_error(jc, true, fmt, ap);
     va_end(ap);
     return rc;
+}
+
+/* ---- calls from a request handler ----
+ * The storage functions hold the writer lock across database statements; in
+ * a request's fiber the whole call runs on an I/O thread (src/util/offload.h)
+ * so no lock is ever held by a suspended fiber. */
+typedef struct jobs_call {
+    int op;
+    dk_jobs *jobs;
+    const char *name, *status;
+    const json_t *data;
+    const dk_jobs_enqueue_options *opts;
+    int64_t id, *out_id;
+    uint64_t older_than_ms;
+    size_t limit;
+    json_t **out;
+} jobs_call;
+
+enum { JC_ENQUEUE, JC_GET, JC_CANCEL, JC_DELETE, JC_LIST, JC_PURGE };
+
+static int jobs_call_run(void *arg)
+{
+    jobs_call *c = arg;
+    switch (c->op) {
+    case JC_ENQUEUE:
+        return jobs_enqueue(c->jobs, c->name, c->data, c->opts, c->out_id);
+    case JC_GET:
+        return jobs_get(c->jobs, c->id, c->out);
+    case JC_CANCEL:
+        return jobs_cancel(c->jobs, c->id);
+    case JC_DELETE:
+        return jobs_delete(c->jobs, c->id);
+    case JC_LIST:
+        return jobs_list(c->jobs, c->name, c->status, c->limit, c->out);
+    default:
+        return jobs_purge(c->jobs, c->older_than_ms, c->out_id);
+    }
+}
+
+#define JOBS_CALL(...)                                                                           \
+    do {                                                                                         \
+        jobs_call c_ = {__VA_ARGS__};                                                            \
+        return dk__offload(DK__POOL_IO, jobs_call_run, &c_);                                     \
+    } while (0)
+
+int dk_jobs_enqueue(dk_jobs *jobs, const char *name, const json_t *data,
+                    const dk_jobs_enqueue_options *opts, int64_t *out_id)
+{
+    JOBS_CALL(.op = JC_ENQUEUE, .jobs = jobs, .name = name, .data = data, .opts = opts,
+              .out_id = out_id);
+}
+
+int dk_jobs_get(dk_jobs *jobs, int64_t id, json_t **out)
+{
+    JOBS_CALL(.op = JC_GET, .jobs = jobs, .id = id, .out = out);
+}
+
+int dk_jobs_cancel(dk_jobs *jobs, int64_t id)
+{
+    JOBS_CALL(.op = JC_CANCEL, .jobs = jobs, .id = id);
+}
+
+int dk_jobs_delete(dk_jobs *jobs, int64_t id)
+{
+    JOBS_CALL(.op = JC_DELETE, .jobs = jobs, .id = id);
+}
+
+int dk_jobs_list(dk_jobs *jobs, const char *name, const char *status, size_t limit,
+                 json_t **out)
+{
+    JOBS_CALL(.op = JC_LIST, .jobs = jobs, .name = name, .status = status, .limit = limit,
+              .out = out);
+}
+
+int dk_jobs_purge(dk_jobs *jobs, uint64_t older_than_ms, int64_t *out_deleted)
+{
+    JOBS_CALL(.op = JC_PURGE, .jobs = jobs, .older_than_ms = older_than_ms,
+              .out_id = out_deleted);
 }

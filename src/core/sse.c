@@ -14,6 +14,7 @@
 
 #include "donkey/loop.h"
 #include "../util/internal.h"
+#include "../util/offload.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -624,8 +625,8 @@ static bool valid_channel(const char *name)
 }
 
 /* Broadcast core: `channel` NULL means every client (global window). */
-static int deliver(dk_sse *sse, const char *channel, const char *event, const char *data,
-                   size_t len, const char *id, bool publish)
+static int deliver_now(dk_sse *sse, const char *channel, const char *event, const char *data,
+                       size_t len, const char *id, bool publish)
 {
     if (channel != NULL && !valid_channel(channel))
         return DK_EINVAL;
@@ -701,6 +702,32 @@ static int deliver(dk_sse *sse, const char *channel, const char *event, const ch
                     dk_strerror(prc));
     }
     return sent > INT32_MAX ? INT32_MAX : (int)sent;
+}
+
+/* Publishing to a shared back end (Redis) waits for it while holding
+ * send_lock, so from a request's fiber the whole broadcast runs on an I/O
+ * thread (src/util/offload.h): a suspended fiber never holds the lock. */
+typedef struct deliver_call {
+    dk_sse *sse;
+    const char *channel, *event, *data, *id;
+    size_t len;
+    bool publish;
+} deliver_call;
+
+static int deliver_run(void *arg)
+{
+    deliver_call *c = arg;
+    return deliver_now(c->sse, c->channel, c->event, c->data, c->len, c->id, c->publish);
+}
+
+static int deliver(dk_sse *sse, const char *channel, const char *event, const char *data,
+                   size_t len, const char *id, bool publish)
+{
+    if (publish && (sse->backend.publish_ordered != NULL || sse->backend.publish != NULL)) {
+        deliver_call c = {sse, channel, event, data, id, len, publish};
+        return dk__offload(DK__POOL_IO, deliver_run, &c);
+    }
+    return deliver_now(sse, channel, event, data, len, id, publish);
 }
 
 static int deliver_json(dk_sse *sse, const char *channel, const char *event, const json_t *data,
