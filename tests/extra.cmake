@@ -76,3 +76,11 @@ endif()
 if(TEST fuzz.all)
   set_tests_properties(fuzz.all PROPERTIES RUN_SERIAL TRUE)
 endif()
+# Handlers that wait on PostgreSQL (test_waiting.Database: pg_sleep through
+# the I/O pool, bounded by --db-pool).
+add_test(NAME http.waiting_pg
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/db/with-postgres.sh
+                 ${Python3_EXECUTABLE} -m unittest -v test_waiting.Database
+         WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/http)
+set_tests_properties(http.waiting_pg PROPERTIES TIMEOUT 300 LABELS "http;pg"
+  ENVIRONMENT "DK_BUILD_DIR=${CMAKE_BINARY_DIR};DK_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
