@@ -348,6 +348,7 @@ int board_auth_routes(dk_app *app)
     dk_router *pub = dk_router_new("auth");
     if (pub == NULL)
         return DK_ENOMEM;
+    rc |= board_router_guards(pub);
     rc |= dk_router_use(pub, "auth", "{\"optional\":true}");
     rc |= dk_route_typed(pub, "signup", CREDENTIALS, USER_OUT, auth_signup, NULL);
     char limit[160];
@@ -361,6 +362,7 @@ int board_auth_routes(dk_app *app)
     dk_router *priv = dk_router_new("auth");
     if (priv == NULL)
         return DK_ENOMEM;
+    rc |= board_router_guards(priv);
     rc |= dk_router_use(priv, "auth", NULL);
     rc |= dk_route_typed(priv, "logout", EMPTY_IN,
                          "{\"type\":\"object\",\"properties\":{\"ok\":{\"type\":\"boolean\"}}}",

@@ -44,5 +44,8 @@ typedef struct board_asset {
 extern const board_asset board_assets[];
 
 int board_web_routes(dk_app *app);
+/* Attaches the guards every board router starts with: "securityHeaders"
+ * (CSP, X-Frame-Options...) and "originCheck" (cross-site POSTs refused). */
+int board_router_guards(dk_router *r);
 
 #endif

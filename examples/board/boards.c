@@ -572,6 +572,7 @@ int board_boards_routes(dk_app *app)
     dk_router *r = dk_router_new("boards");
     if (r == NULL)
         return DK_ENOMEM;
+    rc |= board_router_guards(r);
     rc |= dk_router_use(r, "auth", NULL);
     rc |= dk_route_typed(r, "list", "{\"type\":\"object\",\"additionalProperties\":false}",
                          "{\"type\":\"object\",\"properties\":{\"boards\":{\"type\":\"array\","
@@ -598,6 +599,7 @@ int board_boards_routes(dk_app *app)
     dk_router *t = dk_router_new("tasks");
     if (t == NULL)
         return DK_ENOMEM;
+    rc |= board_router_guards(t);
     rc |= dk_router_use(t, "auth", NULL);
     rc |= dk_route_typed(t, "add",
                          "{\"type\":\"object\",\"properties\":{"

@@ -89,6 +89,8 @@ int main(int argc, char **argv)
         return 1;
     }
     /* Definition errors are recorded by the app; start-up reports them. */
+    dk_app_add_plugin(app, dk_plugin_security_headers(), NULL);
+    dk_app_add_plugin(app, dk_plugin_origin_check(), NULL);
     dk_app_add_plugin(app, board_auth_plugin(), NULL);
     dk_app_add_plugin(app, board_boards_plugin(), NULL);
     board_auth_routes(app);

@@ -17,12 +17,21 @@ static int serve_asset(dk_ctx *ctx, dk_request *req, dk_response *res, void *use
     return dk_response_set_body(res, a->data, a->len);
 }
 
+int board_router_guards(dk_router *r)
+{
+    /* Outermost first: the headers go on every answer, also the 403 of the
+     * origin check, which refuses before anything counts or authenticates. */
+    int rc = dk_router_use(r, "securityHeaders", NULL);
+    rc |= dk_router_use(r, "originCheck", "{\"origins\":[]}");
+    return rc;
+}
+
 int board_web_routes(dk_app *app)
 {
     dk_router *r = dk_router_new(NULL);
     if (r == NULL)
         return DK_ENOMEM;
-    int rc = 0;
+    int rc = board_router_guards(r);
     for (const board_asset *a = board_assets; a->name != NULL; a++) {
         rc |= dk_route_raw(r, a->name, DK_METHOD_GET | DK_METHOD_HEAD, serve_asset, (void *)a);
         if (strcmp(a->name, "index.html") == 0)

@@ -138,6 +138,27 @@ DK_API dk_logger *dk_plugin_log(dk_plugin_ctx *pctx);
  *  answer carries Vary: Origin. Static definition. */
 DK_API const dk_plugin *dk_plugin_cors(void);
 
+/** `securityHeaders`: middleware "securityHeaders". After the handler, sets
+ *  Content-Security-Policy ("default-src 'self'; img-src 'self' data:;
+ *  object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors
+ *  'none'"), X-Frame-Options (DENY), X-Content-Type-Options (nosniff),
+ *  Referrer-Policy (no-referrer) and Cross-Origin-Opener-Policy (same-origin),
+ *  on every answer including errors, unless the handler set that header.
+ *  Config keys contentSecurityPolicy, frameOptions, contentTypeOptions,
+ *  referrerPolicy, crossOriginOpenerPolicy: a string replaces the default,
+ *  false leaves the header out. Static definition. */
+DK_API const dk_plugin *dk_plugin_security_headers(void);
+
+/** `originCheck`: middleware "originCheck" against cross-site request
+ *  forgery. Config {"origins": ["https://app.example", ...]} (other origins
+ *  allowed besides the request's own). A POST, PUT, PATCH or DELETE is
+ *  answered 403 FORBIDDEN when its Origin header is present and is neither
+ *  the request's own (host[:port] equal to the Host header, http or https)
+ *  nor listed, or, without Origin, when Sec-Fetch-Site is cross-site or
+ *  same-site. Other methods and requests with neither header pass. Put it
+ *  before middleware that counts or authenticates. Static definition. */
+DK_API const dk_plugin *dk_plugin_origin_check(void);
+
 /** `requestLog`: middleware "requestLog". Logs one info entry "Request
  *  completed" {method, route, status, durationMs} through dk_ctx_log() (which
  *  adds requestId). Config {"level": "debug"|"info"} (default info). */

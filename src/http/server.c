@@ -532,15 +532,26 @@ static void inflight_dispose(void *p)
 static void copy_headers(h2o_req_t *hreq, dk_request *req)
 {
     size_t n = hreq->headers.size;
-    req->headers = dk__arena_alloc(req->arena, (n ? n : 1) * sizeof(dk__header));
+    req->headers = dk__arena_alloc(req->arena, (n + 1) * sizeof(dk__header));
     if (req->headers == NULL)
         return;
     for (size_t i = 0; i < n; i++) {
         h2o_header_t *h = &hreq->headers.entries[i];
+        dk__header *d = &req->headers[req->nheaders];
         /* h2o stores header names lower-cased. */
-        req->headers[i].name = dk__arena_strndup(req->arena, h->name->base, h->name->len);
-        req->headers[i].value = dk__arena_strndup(req->arena, h->value.base, h->value.len);
-        if (req->headers[i].name && req->headers[i].value)
+        d->name = dk__arena_strndup(req->arena, h->name->base, h->name->len);
+        d->value = dk__arena_strndup(req->arena, h->value.base, h->value.len);
+        if (d->name && d->value)
+            req->nheaders++;
+    }
+    /* h2o keeps Host (HTTP/1) and :authority (HTTP/2) out of the header
+     * list; middleware such as originCheck compares against it. */
+    if (hreq->input.authority.len > 0 && dk_request_header(req, "host") == NULL) {
+        dk__header *d = &req->headers[req->nheaders];
+        d->name = "host";
+        d->value = dk__arena_strndup(req->arena, hreq->input.authority.base,
+                                     hreq->input.authority.len);
+        if (d->value != NULL)
             req->nheaders++;
     }
 }

@@ -1,6 +1,7 @@
-/* Ready-made plugins: cors and requestLog. */
+/* Ready-made plugins: cors, securityHeaders, originCheck and requestLog. */
 #include "plugin/internal.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -130,6 +131,130 @@ static const dk_plugin cors_plugin = {
 };
 
 const dk_plugin *dk_plugin_cors(void) { return &cors_plugin; }
+
+/* ---- securityHeaders ---- */
+
+/* Defaults for a page served by the application itself: scripts, styles,
+ * fetches and streams from the same origin only, no framing, no plugins. */
+static const struct {
+    const char *key;    /* config key */
+    const char *header; /* response header */
+    const char *value;  /* default */
+} security_headers[] = {
+    {"contentSecurityPolicy", "Content-Security-Policy",
+     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
+     "form-action 'self'; frame-ancestors 'none'"},
+    {"frameOptions", "X-Frame-Options", "DENY"},
+    {"contentTypeOptions", "X-Content-Type-Options", "nosniff"},
+    {"referrerPolicy", "Referrer-Policy", "no-referrer"},
+    {"crossOriginOpenerPolicy", "Cross-Origin-Opener-Policy", "same-origin"},
+};
+
+/* Sets each header after the handler ran (so error answers get them too),
+ * unless the handler set it or the config turns it off with false. */
+static int security_headers_mw(dk_ctx *ctx, dk_request *req, dk_response *res,
+                               const json_t *config, dk_next *next, void *user)
+{
+    dk_next_run(next);
+    for (size_t i = 0; i < sizeof(security_headers) / sizeof(security_headers[0]); i++) {
+        const json_t *v = json_object_get(config, security_headers[i].key);
+        if (json_is_false(v) || dk_response_header(res, security_headers[i].header) != NULL)
+            continue;
+        int rc = dk_response_set_header(res, security_headers[i].header,
+                                        json_is_string(v) ? json_string_value(v)
+                                                          : security_headers[i].value);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static const dk_plugin security_headers_plugin = {
+    .name = "securityHeaders",
+    .version = "1.0.0",
+    .middleware =
+        (const dk_plugin_middleware[]){{"securityHeaders", security_headers_mw}, {0}},
+};
+
+const dk_plugin *dk_plugin_security_headers(void) { return &security_headers_plugin; }
+
+/* ---- originCheck ---- */
+
+/* "host[:port]" of an origin or a Host header without the scheme's default
+ * port, lower-cased into `out`; false when it does not fit. */
+static bool authority(const char *text, size_t len, bool https, char *out, size_t cap)
+{
+    const char *dflt = https ? ":443" : ":80";
+    size_t dl = strlen(dflt);
+    if (len > dl && strncmp(text + len - dl, dflt, dl) == 0)
+        len -= dl;
+    if (len == 0 || len >= cap)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        out[i] = (char)tolower((unsigned char)text[i]);
+    out[len] = '\0';
+    return true;
+}
+
+/* Same origin: the Origin's host[:port] is the request's Host. The scheme is
+ * not compared (behind a TLS-terminating proxy the server sees http). */
+static bool same_origin(dk_request *req, const char *origin)
+{
+    const char *host = dk_request_header(req, "host");
+    bool https = strncmp(origin, "https://", 8) == 0;
+    if (host == NULL || (!https && strncmp(origin, "http://", 7) != 0))
+        return false;
+    const char *oa = origin + (https ? 8 : 7);
+    if (strchr(oa, '/') != NULL)
+        return false;
+    char a[256], b[256];
+    return authority(oa, strlen(oa), https, a, sizeof(a)) &&
+           authority(host, strlen(host), https, b, sizeof(b)) && strcmp(a, b) == 0;
+}
+
+static bool origin_listed(const json_t *config, const char *origin)
+{
+    size_t i;
+    const json_t *e;
+    json_array_foreach(json_object_get(config, "origins"), i, e) {
+        if (json_is_string(e) && strcasecmp(json_string_value(e), origin) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Refuses state-changing requests a browser sent from another origin: the
+ * Origin header when present, else Sec-Fetch-Site. Requests without either
+ * (curl, servers) pass: they carry no victim's cookies. */
+static int origin_check_mw(dk_ctx *ctx, dk_request *req, dk_response *res, const json_t *config,
+                           dk_next *next, void *user)
+{
+    const char *m = dk_request_method(req);
+    bool changes = strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0 ||
+                   strcmp(m, "DELETE") == 0;
+    if (changes) {
+        const char *origin = dk_request_header(req, "origin");
+        if (origin != NULL) {
+            if (!same_origin(req, origin) && !origin_listed(config, origin))
+                return dk_fail(ctx, DK_HTTP_FORBIDDEN, "Cross-origin request refused");
+        } else {
+            const char *site = dk_request_header(req, "sec-fetch-site");
+            if (site != NULL && (strcasecmp(site, "cross-site") == 0 ||
+                                 strcasecmp(site, "same-site") == 0))
+                return dk_fail(ctx, DK_HTTP_FORBIDDEN, "Cross-origin request refused");
+        }
+    }
+    dk_next_run(next);
+    return 0;
+}
+
+static const dk_plugin origin_check_plugin = {
+    .name = "originCheck",
+    .version = "1.0.0",
+    .middleware = (const dk_plugin_middleware[]){{"originCheck", origin_check_mw}, {0}},
+};
+
+const dk_plugin *dk_plugin_origin_check(void) { return &origin_check_plugin; }
 
 /* ---- requestLog ---- */
 

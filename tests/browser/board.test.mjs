@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fs from 'node:fs';
+import http from 'node:http';
 import { chromium } from 'playwright-core';
 
 const BASE = process.env.BOARD_URL;
@@ -28,16 +29,22 @@ after(async () => {
   if (browser) await browser.close();
 });
 
-async function signUp(username) {
+// Content-Security-Policy violations the page reports (securityHeaders is on).
+const cspViolations = [];
+
+async function signUp(username, password = PASSWORD) {
   const context = await browser.newContext({ viewport: { width: 1200, height: 760 } });
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT);
   page.on('pageerror', (e) => console.error(`[${username}] page error:`, e.message));
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
   await page.goto(BASE + '/app');
   await page.locator('#auth-view').waitFor({ state: 'visible' });
   await page.click('#auth-switch');
   await page.fill('#username', username);
-  await page.fill('#password', PASSWORD);
+  await page.fill('#password', password);
   await page.click('#auth-submit');
   await page.locator('#whoami').waitFor({ state: 'visible' });
   assert.match(await page.textContent('#whoami'), new RegExp(username));
@@ -107,4 +114,92 @@ test('two users see each other\'s changes live', { timeout: 120000 }, async () =
 
   await ann.context.close();
   await bob.context.close();
+});
+
+// ---- cross-site request forgery (issue 14, item 4) ----
+
+// An attacker's page on another port of this host: serves `html` at /.
+async function attackerSite(html) {
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html' });
+    res.end(html);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: server.address().port };
+}
+
+// A form that posts `json` as text/plain: the field name carries the JSON up to
+// its last string, the "=" and value close it, as a real CSRF page would.
+function autoSubmitForm(action, json) {
+  const text = JSON.stringify(json);
+  const cut = text.lastIndexOf('"');
+  const name = text.slice(0, cut).replace(/&/g, '&amp;').replace(/'/g, '&#39;');
+  const value = text.slice(cut).replace(/&/g, '&amp;').replace(/'/g, '&#39;');
+  return `<!doctype html><form method="POST" action="${action}" enctype="text/plain">` +
+    `<input type="hidden" name='${name}' value='${value}'></form>` +
+    '<script>document.forms[0].submit()</script>';
+}
+
+const callAs = (page, route, body) => page.evaluate(async ([r, b]) => {
+  const res = await fetch('/' + r, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(b),
+  });
+  return { status: res.status, body: await res.json() };
+}, [route, body]);
+
+test('a page on another port cannot add a task as the signed-in victim', { timeout: 60000 },
+  async () => {
+    const victim = await signUp('victim' + Date.now().toString(36));
+    const created = await callAs(victim.page, 'boards.create', { name: 'Private' });
+    assert.equal(created.status, 200);
+    const boardId = created.body.id;
+    // The form ends the title with "=" (text/plain joins name and value with it).
+    const site = await attackerSite(autoSubmitForm(BASE + '/tasks.add',
+      { boardId, title: 'pwned' }));
+    try {
+      const attack = await victim.context.newPage();
+      const answered = attack.waitForResponse((r) => r.url().endsWith('/tasks.add'), { timeout: WAIT });
+      await attack.goto(`http://127.0.0.1:${site.port}/`);
+      const res = await answered;
+      assert.notEqual(res.status(), 200, 'the forged request was served');
+      await attack.close();
+      const got = await callAs(victim.page, 'boards.get', { id: boardId });
+      assert.equal(got.status, 200);
+      assert.deepEqual(got.body.tasks, [], 'a forged task was created');
+    } finally {
+      site.server.close();
+      await victim.context.close();
+    }
+  });
+
+test('a cross-site page cannot log the visitor in as the attacker', { timeout: 60000 }, async () => {
+  // The attacker's own account, whose session the forged log-in would plant;
+  // its password ends with the "=" the text/plain form adds.
+  const name = 'attacker' + Date.now().toString(36);
+  const attacker = await signUp(name, PASSWORD + '=');
+  await attacker.context.close();
+  const site = await attackerSite(autoSubmitForm(BASE + '/auth.login',
+    { username: name, password: PASSWORD }));
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    page.setDefaultTimeout(WAIT);
+    const answered = page.waitForResponse((r) => r.url().endsWith('/auth.login'), { timeout: WAIT });
+    // "localhost" is another site than the board's 127.0.0.1.
+    await page.goto(`http://localhost:${site.port}/`);
+    const res = await answered;
+    assert.notEqual(res.status(), 200, 'the forged log-in was served');
+    const cookies = await context.cookies();
+    assert.equal(cookies.filter((c) => c.name === 'board_session').length, 0,
+      'a session cookie was planted');
+    await page.goto(BASE + '/app');
+    await page.locator('#auth-view').waitFor({ state: 'visible' });
+  } finally {
+    site.server.close();
+    await context.close();
+  }
+});
+
+test('the page runs under its Content-Security-Policy without violations', () => {
+  assert.deepEqual(cspViolations, []);
 });

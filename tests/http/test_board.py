@@ -440,6 +440,57 @@ class BoardCases:
         self.assertIn(b"boards.live", client.body)
         self.assertEqual(self.srv.request("GET", "/runtime.js").status, 200)
 
+    # ---- security review (issue 14): headers and origin check ----
+
+    def test_security_headers(self):
+        for path in ("/app", "/app.js"):
+            r = self.srv.request("GET", path)
+            self.assertEqual(r.status, 200)
+            csp = r.headers.get("content-security-policy", "")
+            self.assertIn("default-src 'self'", csp)
+            self.assertIn("frame-ancestors 'none'", csp)
+            self.assertEqual(r.headers.get("x-frame-options"), "DENY")
+            self.assertEqual(r.headers.get("x-content-type-options"), "nosniff")
+            self.assertEqual(r.headers.get("referrer-policy"), "no-referrer")
+        # JSON answers (errors included) carry them too.
+        r = self.call("auth.me")
+        self.assertEqual(r.status, 401)
+        self.assertEqual(r.headers.get("x-frame-options"), "DENY")
+
+    def test_cross_origin_writes_refused(self):
+        name, cookie = self.signup()
+        board = self.call("boards.create", {"name": "b"}, cookie).json
+        port = self.srv.port
+        evil = "http://127.0.0.1:%d" % (port + 1)
+        own = "http://127.0.0.1:%d" % port
+
+        def add(title, headers, body=None):
+            h = {"Cookie": "board_session=" + cookie}
+            h.update(headers)
+            return self.srv.request("POST", "/tasks.add", body if body is not None else
+                                    json.dumps({"boardId": board["id"], "title": title}), h)
+
+        # Another port of the same host (same-site, cross-origin), as a form would send it.
+        r = add("forged", {"Origin": evil, "Content-Type": "text/plain"})
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(r.json["error"], "FORBIDDEN")
+        r = add("forged", {"Sec-Fetch-Site": "same-site", "Content-Type": "text/plain"})
+        self.assertEqual(r.status, 403, r)
+        r = add("forged", {"Origin": "null"})
+        self.assertEqual(r.status, 403, r)
+        got = self.call("boards.get", {"id": board["id"]}, cookie).json
+        self.assertEqual(got["tasks"], [])
+        # The page's own origin, and clients that send no Origin, are served.
+        self.assertEqual(add("mine", {"Origin": own, "Sec-Fetch-Site": "same-origin",
+                                      "Content-Type": "application/json"}).status, 200)
+        self.assertEqual(add("curl", {"Content-Type": "application/json"}).status, 200)
+        # A forged log-in from another site gets no session.
+        r = self.srv.request("POST", "/auth.login",
+                             json.dumps({"username": name, "password": PASSWORD}),
+                             {"Origin": "http://evil.example", "Content-Type": "text/plain"})
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(session_cookie(r), (None, None))
+
 
 class BoardLimitsCases:
     """Settings that need their own server: a low log-in limit, short sessions."""

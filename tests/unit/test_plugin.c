@@ -624,6 +624,103 @@ static void test_cors_over_harness(void **state)
     dk_harness_free(h);
 }
 
+/* Issue 14, items 17 and 4: securityHeaders and originCheck. */
+static void test_security_headers_over_harness(void **state)
+{
+    const dk_plugin *plugins[] = {dk_plugin_security_headers()};
+    dk_harness *h = dk_harness_new(plugins, 1, NULL);
+    assert_non_null(h);
+    dk_router *r = dk_router_new("s");
+    dk_router_use(r, "securityHeaders", NULL);
+    dk_route_typed(r, "x", NULL, NULL, ok_typed, NULL);
+    dk_router *r2 = dk_router_new("t");
+    dk_router_use(r2, "securityHeaders",
+                  "{\"referrerPolicy\":\"strict-origin-when-cross-origin\",\"frameOptions\":false}");
+    dk_route_typed(r2, "x", NULL, NULL, ok_typed, NULL);
+    assert_int_equal(dk_harness_use(h, r, NULL), 0);
+    assert_int_equal(dk_harness_use(h, r2, NULL), 0);
+    dk_harness_response res;
+    assert_int_equal(dk_harness_request(h, "POST", "s.x", NULL, "{}", &res), 0);
+    assert_int_equal(res.status, 200);
+    const char *csp = dk_harness_response_header(&res, "Content-Security-Policy");
+    assert_non_null(csp);
+    assert_non_null(strstr(csp, "default-src 'self'"));
+    assert_non_null(strstr(csp, "frame-ancestors 'none'"));
+    assert_string_equal(dk_harness_response_header(&res, "X-Frame-Options"), "DENY");
+    assert_string_equal(dk_harness_response_header(&res, "X-Content-Type-Options"), "nosniff");
+    assert_string_equal(dk_harness_response_header(&res, "Referrer-Policy"), "no-referrer");
+    dk_harness_response_free(&res);
+    /* Error answers carry them too. */
+    assert_int_equal(dk_harness_request(h, "POST", "s.x", NULL, "{bad", &res), 0);
+    assert_int_equal(res.status, 400);
+    assert_string_equal(dk_harness_response_header(&res, "X-Frame-Options"), "DENY");
+    dk_harness_response_free(&res);
+    /* Configured: a replaced value, a header left out. */
+    assert_int_equal(dk_harness_request(h, "POST", "t.x", NULL, "{}", &res), 0);
+    assert_string_equal(dk_harness_response_header(&res, "Referrer-Policy"),
+                        "strict-origin-when-cross-origin");
+    assert_null(dk_harness_response_header(&res, "X-Frame-Options"));
+    assert_non_null(dk_harness_response_header(&res, "Content-Security-Policy"));
+    dk_harness_response_free(&res);
+    dk_harness_free(h);
+}
+
+static int ok_raw(dk_ctx *ctx, dk_request *req, dk_response *res, void *user)
+{
+    dk_response_set_status(res, 200);
+    return dk_response_set_body(res, "ok", 2);
+}
+
+static int origin_status(dk_harness *h, const char *method, const char *const *headers)
+{
+    dk_harness_response res;
+    assert_int_equal(dk_harness_request(h, method, "o.x", headers, "{}", &res), 0);
+    int st = res.status;
+    if (st == 403)
+        assert_non_null(strstr(res.body, "FORBIDDEN"));
+    dk_harness_response_free(&res);
+    return st;
+}
+
+static void test_origin_check_over_harness(void **state)
+{
+    const dk_plugin *plugins[] = {dk_plugin_origin_check()};
+    dk_harness *h = dk_harness_new(plugins, 1, NULL);
+    assert_non_null(h);
+    dk_router *r = dk_router_new("o");
+    dk_router_use(r, "originCheck", "{\"origins\":[\"https://front.example\"]}");
+    dk_route_typed(r, "x", NULL, NULL, ok_typed, NULL);
+    dk_route_raw(r, "g", DK_METHOD_GET, ok_raw, NULL);
+    assert_int_equal(dk_harness_use(h, r, NULL), 0);
+
+    const char *none[] = {"Host: app.test:3000", NULL};
+    const char *same[] = {"Host: app.test:3000", "Origin: http://app.test:3000", NULL};
+    const char *same_tls[] = {"Host: app.test", "Origin: https://app.test:443", NULL};
+    const char *listed[] = {"Host: app.test", "Origin: https://front.example", NULL};
+    const char *other_port[] = {"Host: app.test:3000", "Origin: http://app.test:4000", NULL};
+    const char *evil[] = {"Host: app.test:3000", "Origin: https://evil.example", NULL};
+    const char *null_origin[] = {"Host: app.test:3000", "Origin: null", NULL};
+    const char *sfs_cross[] = {"Host: app.test:3000", "Sec-Fetch-Site: cross-site", NULL};
+    const char *sfs_site[] = {"Host: app.test:3000", "Sec-Fetch-Site: same-site", NULL};
+    const char *sfs_same[] = {"Host: app.test:3000", "Sec-Fetch-Site: same-origin", NULL};
+    assert_int_equal(origin_status(h, "POST", none), 200);
+    assert_int_equal(origin_status(h, "POST", same), 200);
+    assert_int_equal(origin_status(h, "POST", same_tls), 200);
+    assert_int_equal(origin_status(h, "POST", listed), 200);
+    assert_int_equal(origin_status(h, "POST", other_port), 403);
+    assert_int_equal(origin_status(h, "POST", evil), 403);
+    assert_int_equal(origin_status(h, "POST", null_origin), 403);
+    assert_int_equal(origin_status(h, "POST", sfs_cross), 403);
+    assert_int_equal(origin_status(h, "POST", sfs_site), 403);
+    assert_int_equal(origin_status(h, "POST", sfs_same), 200);
+    /* Reads are not refused. */
+    dk_harness_response res;
+    assert_int_equal(dk_harness_request(h, "GET", "o.g", evil, NULL, &res), 0);
+    assert_int_equal(res.status, 200);
+    dk_harness_response_free(&res);
+    dk_harness_free(h);
+}
+
 /* ---- next() twice ---- */
 
 static int handler_runs;
@@ -752,6 +849,8 @@ int main(void)
         cmocka_unit_test(test_migration_sql_per_engine),
         cmocka_unit_test(test_harness_routes_errors_middleware_kinds),
         cmocka_unit_test(test_cors_over_harness),
+        cmocka_unit_test(test_security_headers_over_harness),
+        cmocka_unit_test(test_origin_check_over_harness),
         cmocka_unit_test(test_second_next_does_not_rerun_handler),
         cmocka_unit_test(test_app_lifecycle_runs_teardown_in_reverse),
         cmocka_unit_test(test_describe_lists_events),
