@@ -18,29 +18,35 @@ static int cmd_help(int argc, char **argv);
 static const cli_cmd commands[] = {
     {"init", "create a new project directory", cli_cmd_init,
      "Usage: donkey init NAME [--force]\n"
+     "       donkey init .\n"
      "\n"
      "Creates the directory NAME with a donkey application that builds against the\n"
      "installed library (CMake + pkg-config): src/main.c, a plugin with a migration,\n"
      "a router answering POST /health.ping with {\"ok\": true}, a harness test (CTest),\n"
      "README.md and .gitignore. NAME: lowercase letters, digits, '_'; starts with a letter.\n"
+     "`donkey init .` makes the working directory the project, named after it.\n"
      "\n"
      "Options:\n"
      "  --force    overwrite files that already exist\n"
      "  -h, --help show this help\n"},
     {"plugin new", "add a plugin to the current project", cli_cmd_plugin_new,
      "Usage: donkey plugin new NAME [--schema] [--config] [--deps a,b] [--handlers]\n"
-     "                               [--middleware] [--force]\n"
+     "                               [--middleware] [--register] [--force]\n"
      "\n"
      "Writes src/plugins/NAME.c and .h (a plugin with a service and a router with the\n"
      "typed route NAME.hello), migrations/NAME/ and tests/test_NAME.c, then prints\n"
-     "the one line to add to src/plugins.def. Run inside a project (donkey init).\n"
+     "the one line to add to src/plugins.def (--register adds it). Run inside a\n"
+     "project (donkey init). NAME must not be dk, donkey, dk_* or donkey_* (the\n"
+     "library's names) nor app, health or main (the project layout's).\n"
      "\n"
      "Options:\n"
      "  --schema      a first migration, migrations/NAME/001_init.sql, and a table\n"
      "  --config      read the plugin's JSON configuration ({\"greeting\": \"...\"})\n"
-     "  --deps a,b    depend on plugins a and b (their services via dk_plugin_dep())\n"
+     "  --deps a,b    depend on plugins a and b, which src/plugins.def must list\n"
+     "                (their services via dk_plugin_dep())\n"
      "  --handlers    provide a custom handler kind \"NAME\" and a route using it\n"
      "  --middleware  provide middleware \"NAME\" and use it on the plugin's routes\n"
+     "  --register    add the APP_PLUGIN(NAME, ...) line to src/plugins.def\n"
      "  --force       overwrite files that already exist\n"
      "  -h, --help    show this help\n"},
     {"migration new", "add a migration to a plugin", cli_cmd_migration_new,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The plugin `donkey init` creates. */
 #define INIT_PLUGIN "greetings"
@@ -80,12 +81,11 @@ typedef struct plugin_spec {
 
 static bool valid_dep(const char *s, size_t n)
 {
-    if (n == 0 || n > 40 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+    if (n == 0 || n > 40 || !(s[0] >= 'a' && s[0] <= 'z'))
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_'))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
             return false;
     }
     return true;
@@ -103,8 +103,10 @@ static int deps_code(const char *cmd, const plugin_spec *p, char *list, size_t l
     while (s != NULL && *s != '\0') {
         size_t n = strcspn(s, ",");
         if (!valid_dep(s, n))
-            return cli_error(CLI_USAGE, cmd, "invalid dependency name '%.*s' in --deps", (int)n,
-                             s);
+            return cli_error(CLI_USAGE, cmd,
+                             "invalid dependency name '%.*s' in --deps: plugin names are lowercase "
+                             "letters, digits and '_', starting with a letter",
+                             (int)n, s);
         if ((size_t)n == strlen(p->name) && strncmp(s, p->name, n) == 0)
             return cli_error(CLI_USAGE, cmd, "plugin '%s' cannot depend on itself", p->name);
         for (size_t i = 0; i < nseen; i++)
@@ -188,10 +190,133 @@ static int ensure_migration_dir(const char *cmd, const char *base, const char *p
     return CLI_OK;
 }
 
-static bool reserved(const char *name)
+/* Names the project layout uses (src/app.c, src/routes/health.c, main) and
+ * names that collide with the library's identifiers (dk_*, donkey_*), whose
+ * generated <name>_plugin / <name>_router symbols would clash with it. */
+static const char *reserved(const char *name)
 {
-    return strcmp(name, "app") == 0 || strcmp(name, "health") == 0 ||
-           strcmp(name, "main") == 0;
+    if (strcmp(name, "app") == 0 || strcmp(name, "health") == 0 || strcmp(name, "main") == 0)
+        return "reserved by the project layout";
+    if (strcmp(name, "dk") == 0 || strcmp(name, "donkey") == 0 || strncmp(name, "dk_", 3) == 0 ||
+        strncmp(name, "donkey_", 7) == 0)
+        return "it collides with the donkey library's names (dk_*, donkey_*)";
+    return NULL;
+}
+
+/* The plugin names listed in src/plugins.def ("APP_PLUGIN(name," lines
+ * outside comments), as one ",a,b," string so that a search for ",name," is
+ * exact. Caller frees; NULL when the file cannot be read. */
+static char *registered_plugins(const char *root)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/src/plugins.def", root);
+    char *text = cli_read_file(path, NULL);
+    if (text == NULL)
+        return NULL;
+    size_t cap = strlen(text) + 2;
+    char *names = malloc(cap);
+    if (names == NULL) {
+        free(text);
+        return NULL;
+    }
+    strcpy(names, ",");
+    bool comment = false;
+    for (const char *p = text; *p; p++) {
+        if (comment) {
+            if (p[0] == '*' && p[1] == '/')
+                comment = false, p++;
+            continue;
+        }
+        if (p[0] == '/' && p[1] == '*') {
+            comment = true, p++;
+            continue;
+        }
+        if (p[0] == '/' && p[1] == '/') {
+            p += strcspn(p, "\n");
+            if (*p == '\0')
+                break;
+            continue;
+        }
+        if (strncmp(p, "APP_PLUGIN(", 11) != 0 || (p > text && (p[-1] == '_' ||
+                                                               (p[-1] >= 'A' && p[-1] <= 'Z'))))
+            continue;
+        p += 11;
+        p += strspn(p, " \t");
+        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");
+        if (n > 0 && strlen(names) + n + 2 <= cap) {
+            strncat(names, p, n);
+            strcat(names, ",");
+        }
+        p += n > 0 ? n - 1 : 0;
+    }
+    free(text);
+    return names;
+}
+
+static bool name_in(const char *names, const char *s, size_t n)
+{
+    for (const char *p = strchr(names, ','); p != NULL && p[1]; p = strchr(p + 1, ','))
+        if (strncmp(p + 1, s, n) == 0 && p[1 + n] == ',')
+            return true;
+    return false;
+}
+
+/* Every --deps name must be a plugin of the project (listed in plugins.def). */
+static int check_deps_exist(const char *cmd, const char *root, const char *deps)
+{
+    if (deps == NULL)
+        return CLI_OK;
+    char *names = registered_plugins(root);
+    if (names == NULL)
+        return cli_error(CLI_FAIL, cmd, "cannot read %s/src/plugins.def", root);
+    int rc = CLI_OK;
+    for (const char *s = deps; *s;) {
+        size_t n = strcspn(s, ",");
+        if (!name_in(names, s, n)) {
+            size_t len = strlen(names);
+            if (len > 1)
+                names[len - 1] = '\0';
+            rc = cli_error(CLI_FAIL, cmd,
+                           "--deps: no plugin '%.*s' in src/plugins.def (plugins there: %s)",
+                           (int)n, s, len > 1 ? names + 1 : "none");
+            break;
+        }
+        s += n;
+        if (*s == ',')
+            s++;
+    }
+    free(names);
+    return rc;
+}
+
+/* Appends the plugin's APP_PLUGIN line to src/plugins.def (once). */
+static int register_plugin(const char *cmd, const char *root, const char *name, const char *line)
+{
+    char *names = registered_plugins(root);
+    if (names == NULL)
+        return cli_error(CLI_FAIL, cmd, "cannot read %s/src/plugins.def", root);
+    bool already = name_in(names, name, strlen(name));
+    free(names);
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/src/plugins.def", root);
+    if (already) {
+        cli_note("kept", "%s (already lists %s)", path, name);
+        return CLI_OK;
+    }
+    size_t len = 0;
+    char *text = cli_read_file(path, &len);
+    if (text == NULL)
+        return cli_error(CLI_FAIL, cmd, "cannot read %s: %s", path, strerror(errno));
+    bool nl = len == 0 || text[len - 1] == '\n';
+    free(text);
+    FILE *f = fopen(path, "a");
+    if (f == NULL)
+        return cli_error(CLI_FAIL, cmd, "cannot open %s: %s", path, strerror(errno));
+    fprintf(f, "%s%s\n", nl ? "" : "\n", line);
+    if (fclose(f) != 0)
+        return cli_error(CLI_FAIL, cmd, "cannot write %s: %s", path, strerror(errno));
+    cli_note("updated", "%s (%s)", path, line);
+    return CLI_OK;
 }
 
 /* ---- init ---- */
@@ -214,12 +339,20 @@ int cli_cmd_init(int argc, char **argv)
     snprintf(dir, sizeof(dir), "%s", pos[0]);
     for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--)
         dir[n - 1] = '\0';
-    const char *slash = strrchr(dir, '/');
+    /* `donkey init .`: the project is the working directory, named after it. */
+    bool here = strcmp(dir, ".") == 0;
+    char cwd[PATH_MAX];
+    if (here && getcwd(cwd, sizeof(cwd)) == NULL)
+        return cli_error(CLI_FAIL, cmd, "cannot read the working directory: %s", strerror(errno));
+    const char *slash = strrchr(here ? cwd : dir, '/');
     const char *name = slash ? slash + 1 : dir;
     if (!cli_valid_name(name))
         return cli_error(CLI_USAGE, cmd,
-                         "invalid project name '%s': use lowercase letters, digits and '_', "
-                         "starting with a letter (at most 40)",
+                         here ? "the directory name '%s' is not a valid project name (lowercase "
+                                "letters, digits and '_', starting with a letter, at most 40): "
+                                "rename it, or use 'donkey init NAME' to create a subdirectory"
+                              : "invalid project name '%s': use lowercase letters, digits and "
+                                "'_', starting with a letter (at most 40)",
                          name);
 
     file_set s = {0};
@@ -243,14 +376,18 @@ int cli_cmd_init(int argc, char **argv)
     if (rc != CLI_OK)
         return rc;
     bool c = cli_colour(stdout);
-    printf("\n%sProject %s is ready.%s Next:\n\n"
-           "  cd %s\n"
-           "  cmake -B build && cmake --build build\n"
+    if (here)
+        printf("\n%sProject %s is ready.%s Next:\n\n", c ? "\033[1m" : "", name,
+               c ? "\033[0m" : "");
+    else
+        printf("\n%sProject %s is ready.%s Next:\n\n  cd %s\n", c ? "\033[1m" : "", name,
+               c ? "\033[0m" : "", dir);
+    printf("  cmake -B build && cmake --build build\n"
            "  ./build/%s --port 3000\n"
            "  curl -s -XPOST localhost:3000/health.ping   # {\"ok\": true}\n"
            "  ctest --test-dir build\n\n"
            "Or `donkey dev -- --port 3000` to rebuild and restart on every change.\n",
-           c ? "\033[1m" : "", name, c ? "\033[0m" : "", dir, name);
+           name);
     return CLI_OK;
 }
 
@@ -260,12 +397,12 @@ int cli_cmd_plugin_new(int argc, char **argv)
 {
     const char *cmd = "plugin new";
     plugin_spec p = {0};
-    bool force = false;
+    bool force = false, reg = false;
     const cli_opt opts[] = {
         {"--schema", CLI_OPT_FLAG, &p.schema},   {"--config", CLI_OPT_FLAG, &p.config},
         {"--deps", CLI_OPT_VALUE, &p.deps},      {"--handlers", CLI_OPT_FLAG, &p.handlers},
         {"--middleware", CLI_OPT_FLAG, &p.middleware}, {"--force", CLI_OPT_FLAG, &force},
-        {NULL, 0, NULL},
+        {"--register", CLI_OPT_FLAG, &reg},      {NULL, 0, NULL},
     };
     const char *pos[1];
     int npos = 0;
@@ -282,9 +419,10 @@ int cli_cmd_plugin_new(int argc, char **argv)
                          "invalid plugin name '%s': use lowercase letters, digits and '_', "
                          "starting with a letter (at most 40)",
                          p.name);
-    if (reserved(p.name))
-        return cli_error(CLI_USAGE, cmd, "'%s' is reserved by the project layout; pick another "
-                         "name", p.name);
+    const char *why = reserved(p.name);
+    if (why != NULL)
+        return cli_error(CLI_USAGE, cmd, "plugin name '%s' is not allowed: %s; pick another name",
+                         p.name, why);
     /* Arguments first (exit 2), then the project (exit 1). */
     char list[1024], fields[4096], lookup[4096];
     rc = deps_code(cmd, &p, list, sizeof(list), fields, sizeof(fields), lookup, sizeof(lookup));
@@ -294,6 +432,9 @@ int cli_cmd_plugin_new(int argc, char **argv)
     if (cli_project_find(root, sizeof(root), project, sizeof(project)) != 0)
         return cli_error(CLI_FAIL, cmd, "not inside a donkey project (no src/plugins.def here or "
                          "above; create one with 'donkey init NAME')");
+    rc = check_deps_exist(cmd, root, p.deps);
+    if (rc != CLI_OK)
+        return rc;
 
     file_set s = {0};
     rc = plugin_files(cmd, &p, true, &s);
@@ -304,14 +445,23 @@ int cli_cmd_plugin_new(int argc, char **argv)
         rc = ensure_migration_dir(cmd, root, p.name);
     if (rc != CLI_OK)
         return rc;
-    bool c = cli_colour(stdout);
-    printf("\nAdd this line to %s/src/plugins.def:\n\n    %s", root, c ? "\033[1m" : "");
+    char line[256];
     if (p.config)
-        printf("APP_PLUGIN(%s, \"{\\\"greeting\\\":\\\"Hello\\\"}\")", p.name);
+        snprintf(line, sizeof(line), "APP_PLUGIN(%s, \"{\\\"greeting\\\":\\\"Hello\\\"}\")",
+                 p.name);
     else
-        printf("APP_PLUGIN(%s, NULL)", p.name);
-    printf("%s\n\nthen rebuild (cmake --build build); its routes start with %s.\n",
-           c ? "\033[0m" : "", p.name);
+        snprintf(line, sizeof(line), "APP_PLUGIN(%s, NULL)", p.name);
+    bool c = cli_colour(stdout);
+    if (reg) {
+        rc = register_plugin(cmd, root, p.name, line);
+        if (rc != CLI_OK)
+            return rc;
+        printf("\nRebuild (cmake --build build); its routes start with %s.\n", p.name);
+        return CLI_OK;
+    }
+    printf("\nAdd this line to %s/src/plugins.def (or pass --register next time):\n\n    %s%s%s"
+           "\n\nthen rebuild (cmake --build build); its routes start with %s.\n",
+           root, c ? "\033[1m" : "", line, c ? "\033[0m" : "", p.name);
     return CLI_OK;
 }
 

@@ -496,6 +496,75 @@ class TestProject(unittest.TestCase):
             app.stop()
 
 
+class TestScaffoldChecks(unittest.TestCase):
+    """`plugin new` checks --deps against src/plugins.def, refuses the library's
+    names and upper-case deps, and registers with --register; `init .`."""
+
+    def test_init_dot_in_an_empty_directory(self):
+        with tempfile.TemporaryDirectory() as d:
+            root = os.path.join(d, "inventory")
+            os.makedirs(root)
+            r = donkey("init", ".", cwd=root)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertNotIn("cd .", r.stdout)
+            with open(os.path.join(root, "CMakeLists.txt")) as f:
+                self.assertIn("project(inventory ", f.read())
+            self.assertTrue(os.path.exists(os.path.join(root, "src", "plugins.def")))
+            # A directory whose name is not a project name: one clear line.
+            bad = os.path.join(d, "My-App")
+            os.makedirs(bad)
+            r = donkey("init", ".", cwd=bad)
+            one_line_error(self, r, 2)
+            self.assertIn("My-App", r.stderr)
+            self.assertEqual(os.listdir(bad), [])
+
+    def test_plugin_new_checks_names_and_registers(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.assertEqual(donkey("init", "shop", cwd=d).returncode, 0)
+            root = os.path.join(d, "shop")
+            before = sorted(os.listdir(os.path.join(root, "src", "plugins")))
+            r = donkey("plugin", "new", "billing", "--deps", "auth", cwd=root)
+            one_line_error(self, r, 1)
+            self.assertIn("'auth'", r.stderr)
+            self.assertIn("greetings", r.stderr)          # what exists instead
+            r = donkey("plugin", "new", "billing", "--deps", "greetings,auth", cwd=root)
+            one_line_error(self, r, 1)
+            r = donkey("plugin", "new", "billing", "--deps", "Greetings", cwd=root)
+            one_line_error(self, r, 2)
+            self.assertIn("lowercase", r.stderr)
+            for name in ("dk", "donkey", "dk_cache", "donkey_x"):
+                r = donkey("plugin", "new", name, cwd=root)
+                one_line_error(self, r, 2)
+                self.assertIn("collides", r.stderr)
+            self.assertEqual(sorted(os.listdir(os.path.join(root, "src", "plugins"))), before)
+
+            defs = os.path.join(root, "src", "plugins.def")
+            r = donkey("plugin", "new", "billing", "--deps", "greetings", "--register", cwd=root)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(defs) as f:
+                text = f.read()
+            self.assertEqual(text.count("APP_PLUGIN(billing, NULL)"), 1, text)
+            # Now billing is a plugin other plugins may depend on.
+            r = donkey("plugin", "new", "invoices", "--deps", "billing,greetings", "--config",
+                       "--register", cwd=root)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(defs) as f:
+                text = f.read()
+            self.assertIn('APP_PLUGIN(invoices, "{\\"greeting\\":\\"Hello\\"}")\n', text)
+            # --force rewrites the files but does not register twice.
+            r = donkey("plugin", "new", "billing", "--register", "--force", cwd=root)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(defs) as f:
+                self.assertEqual(f.read().count("APP_PLUGIN(billing,"), 1)
+            configure_and_build(root)
+            out = subprocess.run([os.path.join(root, "build", "shop"), "--routes-json"],
+                                 stdout=subprocess.PIPE, text=True, timeout=60,
+                                 env=base_env()).stdout
+            names = [x["name"] for x in json.loads(out)["routes"]]
+            self.assertIn("billing.hello", names)
+            self.assertIn("invoices.hello", names)
+
+
 class TestDev(unittest.TestCase):
     def test_dev_rebuilds_and_keeps_last_good_build(self):
         Installed.get()
