@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 /* ---- arena: per-request bump allocator ---- */
 typedef struct dk__arena_block {
@@ -161,6 +162,7 @@ struct dk_ctx {
     dk_error *error;     /* recorded HTTP error */
     char *internal;      /* recorded internal failure text */
     dk_logger *log;      /* lazily created child */
+    struct timespec t0;  /* request start (CLOCK_MONOTONIC), for the request log */
 };
 
 struct dk_next {
@@ -178,6 +180,10 @@ void dk__ctx_finish(dk_ctx *ctx);
 /* Full dispatch of one request: lookup, method policy, chain, error rendering.
  * `path` is the URL path (with leading '/', without query). */
 void dk__dispatch(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res);
+
+/* The request log line (opts.access_log): call once per request when its
+ * status is final (src/rpc/probes.c). */
+void dk__access_log(dk_ctx *ctx);
 
 /* Renders rc (< 0) from a chain step into res, clearing ctx->error. */
 void dk__render_failure(dk_ctx *ctx, dk_response *res, int rc);
@@ -217,6 +223,8 @@ struct dk_app {
     struct dk__pool *exec_io;   /* database and Redis calls, --db-pool threads */
     struct dk__pool *exec_work; /* dk_blocking(), --workers threads */
     void *fetcher;              /* outbound HTTP thread (src/http/fetch.c), lazily */
+    double access_rate;           /* opts.access_log resolved (0..1) */
+    atomic_uint_fast64_t access_seq; /* requests seen by the sampled request log */
 };
 
 /* Execution pools (src/http/exec.c): started before the server, stopped after it. */
@@ -246,6 +254,12 @@ int dk__services_start(dk_app *app, dk_err *err); /* db, migrations, plugin init
 void dk__services_quiesce(dk_app *app, uint64_t deadline_ms); /* stop cron/jobs/sse */
 void dk__services_stop(dk_app *app);        /* plugin teardown, close db */
 void dk__services_free(dk_app *app);
+/* Readiness: pings the database and Redis (when configured), adding
+ * "database"/"redis": "ok"|"unreachable" to `checks`. 0 or DK_EUNAVAILABLE. */
+int dk__services_ready(dk_app *app, json_t *checks);
+/* Answers the built-in probes (opts.health_path / ready_path, GET or HEAD);
+ * true when `req` was one (src/rpc/probes.c). */
+bool dk__probe(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res);
 /* Plugin manager (src/plugin/plugin.c). */
 int dk__plugins_prepare(dk_app *app, dk_err *err); /* validate deps/order; register errors,
                                                       middleware, kinds (no db) */

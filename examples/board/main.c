@@ -22,19 +22,18 @@ board_settings board_cfg = {
     .purge_cron = "* * * * *",
 };
 
+/* Shown by `board --help` above the standard donkey options. */
+static const char board_options[] =
+    "Board options:\n"
+    "  --data-dir DIR        where exports are written (default .)\n"
+    "  --login-limit N       log-in attempts per IP and minute (default 10)\n"
+    "  --session-ttl SECS    session lifetime (default 604800, a week)\n"
+    "  --purge-cron EXPR     when expired sessions are purged (default \"* * * * *\")\n";
+
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: board [options]\n"
-            "  --port N              listen port (default 3000; 0 = any free port)\n"
-            "  --host H              bind address (default 127.0.0.1)\n"
-            "  --db URL              database (default sqlite:board.db, or DONKEY_DATABASE_URL;\n"
-            "                        postgres://user:pass@host:5432/db for PostgreSQL)\n"
-            "  --data-dir DIR        where exports are written (default .)\n"
-            "  --login-limit N       log-in attempts per IP and minute (default 10)\n"
-            "  --session-ttl SECS    session lifetime (default 604800, a week)\n"
-            "  --purge-cron EXPR     when expired sessions are purged (default \"* * * * *\")\n"
-            "  --log-level L, --log-format F, --threads N, --routes-json: see donkey\n");
+    fprintf(out, "usage: board [options]\n%sand the standard donkey options (board --help)\n",
+            board_options);
 }
 
 static bool parse_int(const char *text, long long min, long long *out)
@@ -52,6 +51,7 @@ int main(int argc, char **argv)
     dk_app_options opts;
     dk_app_options_init(&opts);
     opts.db_url = "sqlite:board.db";
+    opts.usage = board_options;
     dk_err err = {0};
     if (dk_app_options_parse(&opts, &argc, argv, &err) < 0) {
         fprintf(stderr, "board: %s\n", err.message);

@@ -198,12 +198,33 @@ typedef struct dk_app_options {
                                   (default false: an invalid_string issue) */
     const char *log_redact;    /* --log-redact KEYS: comma-separated keys redacted in logs
                                   besides the defaults (docs/logger.md); read by dk_app_new() */
+    /* --help / --version (docs/deployment.md "Flags and environment"). */
+    const char *version;       /* the application's version, printed by --version; NULL: none */
+    const char *usage;         /* the application's own options, appended to --help (text
+                                  ending in a newline); NULL: none */
+    bool help_returns;         /* --help/--version make dk_app_options_parse() return
+                                  DK_APP_HELP_SHOWN instead of exiting with status 0 */
+    /* Request log (docs/logger.md "Request log"): one line per request. */
+    double access_log;         /* fraction of requests logged, 0..1 (--access-log
+                                  on|off|FRACTION); -1 (default): on, off when
+                                  DONKEY_ENV=production */
+    /* Built-in probes (docs/deployment.md "Health checks"); NULL or "" turns one off. */
+    const char *health_path;   /* liveness, default "/healthz" (--health-path) */
+    const char *ready_path;    /* readiness, default "/readyz" (--ready-path) */
 } dk_app_options;
+
+/** Returned (positive) by dk_app_options_parse() after it printed --help or
+ *  --version, when `help_returns` is set. */
+#define DK_APP_HELP_SHOWN 1
+
+/** The library's version ("0.1.0"). Static. */
+DK_API const char *dk_version(void);
 
 /** Fills defaults. */
 DK_API void dk_app_options_init(dk_app_options *o);
 
-/** Consumes the standard flags from argv (--port N, --db URL, --redis URL,
+/** Consumes the standard flags from argv (-h/--help and --version print to
+ *  stdout and exit with status 0, see `help_returns`; --port N, --db URL, --redis URL,
  *  --threads N, --trust-proxy CIDR (repeatable, up to 16), --routes-json,
  *  --host H, --log-level L, --log-format F, --tls-cert FILE, --tls-key FILE,
  *  --http2 (off by default); limits, see docs/security.md:
@@ -213,7 +234,8 @@ DK_API void dk_app_options_init(dk_app_options *o);
  *  --max-sse-clients N, --max-sse-per-channel N (these two set
  *  DK_SSE_MAX_CLIENTS / DK_SSE_MAX_PER_CHANNEL); BYTES takes a k or m suffix,
  *  DUR is "500ms", "10s" or milliseconds) and environment
- *  (DONKEY_DATABASE_URL, DONKEY_REDIS_URL, PORT). Recognised flags are removed
+ *  (DONKEY_DATABASE_URL, DONKEY_REDIS_URL, PORT, and DONKEY_<FLAG> for the
+ *  others: --help lists them; a flag wins over its variable). Recognised flags are removed
  *  and *argc updated; others are left for the application. Strings point into
  *  argv/environ. Returns 0, or DK_EINVAL with `err` (bad value). */
 DK_API int dk_app_options_parse(dk_app_options *o, int *argc, char **argv, dk_err *err);

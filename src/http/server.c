@@ -792,6 +792,7 @@ static void task_finish(task *t)
     dk_stream *stream = NULL;
     if (hreq != NULL) {
         send_response(hreq, &t->res, &stream);
+        dk__access_log(&t->ctx);
     } else if (t->res.stream != NULL) {
         stream_abandon(t->res.stream);
         t->res.stream = NULL;
@@ -888,7 +889,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *hreq)
                                         "Request header fields too large", NULL));
         dk__render_failure(ctx, res, DK_EHTTP);
         hreq->http1_is_persistent = 0;
-    } else if (atomic_load(&w->stop_accepting)) {
+    } else if (atomic_load(&w->stop_accepting) && !dk__probe(app, ctx, req, res)) {
         dk_fail(ctx, 503, "Server is shutting down");
         dk__render_failure(ctx, res, DK_EHTTP);
         dk_response_set_header(res, "Connection", "close");

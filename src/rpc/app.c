@@ -34,7 +34,15 @@ void dk_app_options_init(dk_app_options *o)
     o->workers = 8;
     o->max_waiting = 4096;
     o->max_validation_issues = DK_SCHEMA_MAX_ISSUES;
+    o->access_log = -1;
+    o->health_path = "/healthz";
+    o->ready_path = "/readyz";
 }
+
+#ifndef DK_VERSION
+#define DK_VERSION "0.1.0"
+#endif
+const char *dk_version(void) { return DK_VERSION; }
 
 static int parse_int(const char *s, int lo, int hi, int *out)
 {
@@ -66,21 +74,231 @@ static int parse_size(const char *s, long long *out)
     return 0;
 }
 
-int dk_app_options_parse(dk_app_options *o, int *argc, char **argv, dk_err *err)
+
+/* ---- --help: one line per standard flag ----
+ * Adding a flag to dk_app_options_parse() means adding its row here: the flag,
+ * its argument, the environment variable that sets it ("" none; DONKEY_* ones
+ * are read by the parser, the flag winning), how to show its default (a field
+ * of dk_app_options, or the text in `def`), and what it does.
+ * tests/http/test_firsthour.py checks every flag the parser knows is listed. */
+typedef enum { H_TEXT, H_INT, H_STR, H_BYTES, H_MS, H_BOOL, H_LEVEL, H_FORMAT } help_kind;
+
+typedef struct help_row {
+    const char *flag, *arg, *env;
+    help_kind kind;
+    size_t off;      /* offsetof(dk_app_options, field) unless H_TEXT */
+    const char *def; /* H_TEXT: the default as text */
+    const char *help;
+} help_row;
+
+#define F(field) offsetof(dk_app_options, field)
+static const help_row help_rows[] = {
+    {"--host", "ADDR", "DONKEY_HOST", H_STR, F(host), NULL,
+     "address to listen on (::1, 0.0.0.0, ...)"},
+    {"--port", "N", "PORT", H_INT, F(port), NULL, "TCP port; 0 picks a free one"},
+    {"--threads", "N", "DONKEY_THREADS", H_INT, F(threads), NULL, "HTTP threads (1..256)"},
+    {"--db", "URL", "DONKEY_DATABASE_URL", H_STR, F(db_url), NULL,
+     "sqlite:FILE, sqlite::memory: or postgres://..."},
+    {"--db-pool", "N", "DONKEY_DB_POOL", H_INT, F(db_pool), NULL, "database connections (1..1024)"},
+    {"--redis", "URL", "DONKEY_REDIS_URL", H_STR, F(redis_url), NULL,
+     "redis://HOST:PORT: shared cache, events, SSE, rate limits"},
+    {"--workers", "N", "DONKEY_WORKERS", H_INT, F(workers), NULL,
+     "dk_blocking() worker threads (1..1024)"},
+    {"--max-waiting", "N", "DONKEY_MAX_WAITING", H_INT, F(max_waiting), NULL,
+     "handlers alive at once; beyond -> 503"},
+    {"--trust-proxy", "CIDR", "", H_TEXT, 0, "none",
+     "trust X-Forwarded-For from these peers (repeatable, up to 16)"},
+    {"--log-level", "LEVEL", "DONKEY_LOG_LEVEL", H_LEVEL, F(log_level), NULL,
+     "debug, info, warn or error"},
+    {"--log-format", "FORMAT", "DONKEY_LOG_FORMAT", H_FORMAT, F(log_format), NULL,
+     "pretty or json"},
+    {"--log-redact", "KEYS", "DONKEY_LOG_REDACT", H_STR, F(log_redact), NULL,
+     "more keys whose values logs redact (comma-separated)"},
+    {"--access-log", "on|off|FRACTION", "DONKEY_ACCESS_LOG", H_TEXT, 0,
+     "on (off when DONKEY_ENV=production)",
+     "one log line per request; 0.1 logs every 10th (and every 5xx)"},
+    {"--health-path", "PATH", "DONKEY_HEALTH_PATH", H_STR, F(health_path), NULL,
+     "liveness probe, 200 {\"status\":\"ok\"}; off disables"},
+    {"--ready-path", "PATH", "DONKEY_READY_PATH", H_STR, F(ready_path), NULL,
+     "readiness probe: database, Redis, not shutting down; off disables"},
+    {"--max-body", "BYTES", "DONKEY_MAX_BODY", H_BYTES, F(max_body_bytes), NULL,
+     "largest request body -> 413"},
+    {"--max-header-bytes", "BYTES", "DONKEY_MAX_HEADER_BYTES", H_BYTES, F(max_header_bytes), NULL,
+     "total request header size -> 431"},
+    {"--max-headers", "N", "DONKEY_MAX_HEADERS", H_INT, F(max_headers), NULL,
+     "request headers (1..100) -> 431"},
+    {"--max-connections", "N", "DONKEY_MAX_CONNECTIONS", H_INT, F(max_connections), NULL,
+     "open connections; beyond, new ones are closed"},
+    {"--max-json-depth", "N", "DONKEY_MAX_JSON_DEPTH", H_INT, F(max_json_depth), NULL,
+     "JSON nesting (1..1000) -> 400"},
+    {"--max-json-string", "BYTES", "DONKEY_MAX_JSON_STRING", H_BYTES, F(max_json_string), NULL,
+     "longest JSON string -> 400"},
+    {"--max-validation-issues", "N", "DONKEY_MAX_VALIDATION_ISSUES", H_INT,
+     F(max_validation_issues), NULL, "validation issues reported before stopping"},
+    {"--allow-nul-strings", NULL, "DONKEY_ALLOW_NUL_STRINGS", H_BOOL, F(allow_nul_strings), NULL,
+     "typed input strings may contain U+0000"},
+    {"--read-timeout", "DUR", "DONKEY_READ_TIMEOUT", H_MS, F(read_timeout_ms), NULL,
+     "the whole request must arrive within -> 408"},
+    {"--idle-timeout", "DUR", "DONKEY_IDLE_TIMEOUT", H_MS, F(idle_timeout_ms), NULL,
+     "keep-alive idle time"},
+    {"--shutdown-grace", "DUR", "DONKEY_SHUTDOWN_GRACE", H_MS, F(shutdown_grace_ms), NULL,
+     "in-flight requests may finish within"},
+    {"--max-sse-clients", "N", "DK_SSE_MAX_CLIENTS", H_TEXT, 0, "10000",
+     "open event streams -> 503"},
+    {"--max-sse-per-channel", "N", "DK_SSE_MAX_PER_CHANNEL", H_TEXT, 0, "10000",
+     "event streams per channel -> 503"},
+    {"--tls-cert", "FILE", "DONKEY_TLS_CERT", H_STR, F(tls_cert_file), NULL,
+     "PEM certificate chain (TLS when both are set)"},
+    {"--tls-key", "FILE", "DONKEY_TLS_KEY", H_STR, F(tls_key_file), NULL, "PEM private key"},
+    {"--http2", NULL, "DONKEY_HTTP2", H_BOOL, F(http2), NULL,
+     "offer HTTP/2 over TLS (ALPN); DONKEY_HTTP2=1"},
+    {"--routes-json", NULL, "", H_BOOL, F(routes_json), NULL,
+     "print the route table as JSON and exit"},
+    {"-h, --help", NULL, "", H_TEXT, 0, "", "show this help and exit"},
+    {"--version", NULL, "", H_TEXT, 0, "", "print the version and exit"},
+};
+#undef F
+
+static void help_default(const dk_app_options *o, const help_row *r, char *buf, size_t len)
+{
+    const char *base = (const char *)o + r->off;
+    switch (r->kind) {
+    case H_TEXT:
+        snprintf(buf, len, "%s", r->def);
+        break;
+    case H_INT:
+        snprintf(buf, len, "%d", *(const int *)base);
+        break;
+    case H_STR: {
+        const char *v = *(const char *const *)base;
+        snprintf(buf, len, "%s", v && *v ? v : "none");
+        break;
+    }
+    case H_BYTES: {
+        size_t v = *(const size_t *)base;
+        if (v % (1024 * 1024) == 0)
+            snprintf(buf, len, "%zum", v / (1024 * 1024));
+        else if (v % 1024 == 0)
+            snprintf(buf, len, "%zuk", v / 1024);
+        else
+            snprintf(buf, len, "%zu", v);
+        break;
+    }
+    case H_MS: {
+        uint64_t v = *(const uint64_t *)base;
+        if (v % 1000 == 0)
+            snprintf(buf, len, "%llus", (unsigned long long)(v / 1000));
+        else
+            snprintf(buf, len, "%llums", (unsigned long long)v);
+        break;
+    }
+    case H_BOOL:
+        snprintf(buf, len, "%s", *(const bool *)base ? "on" : "off");
+        break;
+    case H_LEVEL:
+        snprintf(buf, len, "%s", dk_log_level_name(*(const dk_log_level *)base));
+        break;
+    case H_FORMAT:
+        snprintf(buf, len, "%s", *(const dk_log_format *)base == DK_LOG_JSON ? "json" : "pretty");
+        break;
+    }
+}
+
+static void print_help(const dk_app_options *o, const char *prog)
+{
+    const char *slash = strrchr(prog, '/');
+    prog = slash ? slash + 1 : prog;
+    printf("Usage: %s [OPTIONS]\n\n", prog);
+    if (o->usage != NULL)
+        printf("%s\n", o->usage);
+    printf("Standard options (a flag wins over its environment variable):\n");
+    for (size_t i = 0; i < sizeof(help_rows) / sizeof(help_rows[0]); i++) {
+        const help_row *r = &help_rows[i];
+        char left[64], def[96];
+        snprintf(left, sizeof(left), "%s%s%s", r->flag, r->arg ? " " : "", r->arg ? r->arg : "");
+        help_default(o, r, def, sizeof(def));
+        printf("  %-28s %s\n", left, r->help);
+        if (*def || *r->env)
+            printf("  %-28s %s%s%s%s%s\n", "", *def ? "default " : "", def,
+                   *def && *r->env ? "; " : "", *r->env ? "env " : "", r->env);
+    }
+    printf("\nBYTES takes a k or m suffix (64k, 1m); DUR is 500ms, 10s or milliseconds.\n"
+           "DONKEY_ENV=production turns the request log off unless --access-log is given.\n");
+}
+
+static void print_version(const dk_app_options *o, const char *prog)
+{
+    const char *slash = strrchr(prog, '/');
+    prog = slash ? slash + 1 : prog;
+    if (o->version != NULL)
+        printf("%s %s (donkey %s)\n", prog, o->version, dk_version());
+    else
+        printf("%s (donkey %s)\n", prog, dk_version());
+}
+
+/* The DONKEY_* variables of help_rows (PORT, DONKEY_DATABASE_URL, ... and the
+ * generic ones), as flags placed before argv's so that a flag wins. Returns the
+ * number of strings written to `args` (pairs, or one for a boolean); `envs[i]`
+ * names the variable behind args[i]. */
+static int env_args(char **args, const char **envs, dk_err *err)
+{
+    int n = 0;
+    for (size_t i = 0; i < sizeof(help_rows) / sizeof(help_rows[0]); i++) {
+        const help_row *r = &help_rows[i];
+        if (r->flag[0] != '-' || r->flag[1] != '-' ||
+            (strncmp(r->env, "DONKEY_", 7) != 0 && strcmp(r->env, "PORT") != 0))
+            continue;
+        char *v = getenv(r->env);
+        if (v == NULL || *v == '\0')
+            continue;
+        if (r->kind == H_BOOL) {
+            if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "on") == 0) {
+                envs[n] = r->env;
+                args[n++] = (char *)r->flag;
+            } else if (!(strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || strcmp(v, "off") == 0)) {
+                return dk_err_set(err, DK_EINVAL, "%s must be 1 or 0, got '%s'", r->env, v);
+            }
+            continue;
+        }
+        envs[n] = envs[n + 1] = r->env;
+        args[n++] = (char *)r->flag;
+        args[n++] = v;
+    }
+    return n;
+}
+
+/* A value for --access-log: on, off or a fraction 0..1. */
+static int parse_fraction(const char *v, double *out)
+{
+    if (strcmp(v, "on") == 0 || strcmp(v, "true") == 0) {
+        *out = 1;
+        return 0;
+    }
+    if (strcmp(v, "off") == 0 || strcmp(v, "false") == 0) {
+        *out = 0;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end || !(d >= 0 && d <= 1))
+        return DK_EINVAL;
+    *out = d;
+    return 0;
+}
+
+/* The flags in args[1..nargs) (environment-made ones first, then argv's);
+ * unknown ones are moved to the front of args, their count + 1 in *out.
+ * *at is the index being parsed (the culprit on error). */
+static int parse_args(dk_app_options *o, char **args, int nargs, int *out, int *at, dk_err *err)
 {
     static const char *trusted[17];
     int ntrusted = 0;
-    const char *env;
-    if ((env = getenv("DONKEY_DATABASE_URL")) && *env)
-        o->db_url = env;
-    if ((env = getenv("DONKEY_REDIS_URL")) && *env)
-        o->redis_url = env;
-    if ((env = getenv("PORT")) && *env && parse_int(env, 0, 65535, &o->port) < 0)
-        return dk_err_set(err, DK_EINVAL, "PORT must be a number 0..65535, got '%s'", env);
-    int out = 1;
-    for (int i = 1; i < *argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < *argc ? argv[i + 1] : NULL;
+    *out = 1;
+    for (int i = 1; i < nargs; i++) {
+        *at = i;
+        const char *a = args[i];
+        const char *v = i + 1 < nargs ? args[i + 1] : NULL;
 #define NEED_VALUE()                                                             \
     do {                                                                         \
         if (v == NULL)                                                           \
@@ -202,16 +420,72 @@ int dk_app_options_parse(dk_app_options *o, int *argc, char **argv, dk_err *err)
             o->tls_key_file = v;
         } else if (strcmp(a, "--http2") == 0) {
             o->http2 = true;
+        } else if (strcmp(a, "--access-log") == 0) {
+            NEED_VALUE();
+            if (parse_fraction(v, &o->access_log) < 0)
+                return dk_err_set(err, DK_EINVAL,
+                                  "--access-log must be on, off or a fraction 0..1, got '%s'", v);
+        } else if (strcmp(a, "--health-path") == 0 || strcmp(a, "--ready-path") == 0) {
+            NEED_VALUE();
+            bool off = strcmp(v, "off") == 0 || *v == '\0';
+            if (!off && (v[0] != '/' || v[1] == '\0' || strpbrk(v, "?# ") != NULL))
+                return dk_err_set(err, DK_EINVAL, "%s must be a path like /healthz, or off, got '%s'",
+                                  a, v);
+            *(strcmp(a, "--health-path") == 0 ? &o->health_path : &o->ready_path) = off ? NULL : v;
         } else if (strcmp(a, "--routes-json") == 0) {
             o->routes_json = true;
         } else {
-            argv[out++] = argv[i];
+            args[(*out)++] = args[i];
         }
 #undef NEED_VALUE
     }
-    argv[out] = NULL;
-    *argc = out;
     return 0;
+}
+
+int dk_app_options_parse(dk_app_options *o, int *argc, char **argv, dk_err *err)
+{
+    for (int i = 1; i < *argc && strcmp(argv[i], "--") != 0; i++) {
+        bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+        if (help || strcmp(argv[i], "--version") == 0) {
+            if (help)
+                print_help(o, argv[0] ? argv[0] : "app");
+            else
+                print_version(o, argv[0] ? argv[0] : "app");
+            fflush(stdout);
+            if (o->help_returns)
+                return DK_APP_HELP_SHOWN;
+            exit(ferror(stdout) ? 1 : 0);
+        }
+    }
+    /* Environment first, then argv: args = [argv0, env flags..., argv[1..]]. */
+    enum { NENV = 2 * (int)(sizeof(help_rows) / sizeof(help_rows[0])) };
+    const char *envs[NENV];
+    char **args = malloc(((size_t)*argc + NENV + 1) * sizeof(*args));
+    if (args == NULL)
+        return dk_err_set(err, DK_ENOMEM, "out of memory");
+    args[0] = argv[0];
+    int nenv = env_args(args + 1, envs, err);
+    if (nenv < 0) {
+        free(args);
+        return nenv;
+    }
+    for (int i = 1; i < *argc; i++)
+        args[nenv + i] = argv[i];
+    int out = 1, at = 0;
+    int rc = parse_args(o, args, *argc + nenv, &out, &at, err);
+    if (rc < 0 && at >= 1 && at <= nenv && err != NULL) {
+        char msg[sizeof(err->message)];
+        snprintf(msg, sizeof(msg), "%s", err->message);
+        dk_err_set(err, rc, "environment variable %s: %s", envs[at - 1], msg);
+    }
+    if (rc == 0) {
+        for (int i = 1; i < out; i++)
+            argv[i] = args[i];
+        argv[out] = NULL;
+        *argc = out;
+    }
+    free(args);
+    return rc;
 }
 
 static char **copy_strv(const char *const *v)
@@ -264,6 +538,11 @@ dk_app *dk_app_new(const dk_app_options *opts)
         dk_log_level_parse(env, &o->log_level);
     if ((env = getenv("DONKEY_LOG_FORMAT")) && *env)
         o->log_format = strcmp(env, "json") == 0 ? DK_LOG_JSON : DK_LOG_PRETTY;
+    /* Request log: on in development, off in production unless asked for. */
+    if (o->access_log >= 0)
+        app->access_rate = o->access_log > 1 ? 1 : o->access_log;
+    else
+        app->access_rate = (env = getenv("DONKEY_ENV")) && strcmp(env, "production") == 0 ? 0 : 1;
     app->host = strdup(o->host ? o->host : "127.0.0.1");
     app->db_url = strdup(o->db_url ? o->db_url : "sqlite::memory:");
     app->redis_url = dk__strdup(o->redis_url);

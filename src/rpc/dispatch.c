@@ -68,6 +68,7 @@ void dk__ctx_init(dk_ctx *ctx, dk_app *app, dk_request *req, dk_response *res)
     ctx->res = res;
     ctx->ip = req->peer_ip ? req->peer_ip : "unknown";
     dk_uuid_v4(ctx->request_id);
+    clock_gettime(CLOCK_MONOTONIC, &ctx->t0);
 }
 
 void dk__ctx_finish(dk_ctx *ctx)
@@ -670,7 +671,7 @@ void dk__render_failure(dk_ctx *ctx, dk_response *res, int rc)
     }
     if (rc == DK_EHTTP && ctx->error != NULL) {
         dk_error *err = ctx->error;
-        if (ctx->route && ctx->route->kind != DK__KIND_TYPED) {
+        if (ctx->route) { /* thrown by a route (typed, raw or custom) or its middleware */
             json_t *d = json_pack("{s:s, s:i, s:s, s:s}", "route", dk_ctx_route(ctx), "status",
                                   dk_error_status(err), "code", dk_error_code(err), "message",
                                   dk_error_message(err));
@@ -875,7 +876,9 @@ void dk__dispatch(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res)
     if (*path == '/')
         path++;
     const dk_route *r = dk__route_table_get(&app->table, path, strlen(path));
-    if (r == NULL) {
+    if (r == NULL && dk__probe(app, ctx, req, res)) {
+        /* answered: /healthz, /readyz (src/rpc/probes.c) */
+    } else if (r == NULL) {
         dk_fail(ctx, 404, "Route '%.200s' not found", path);
         dk__render_failure(ctx, res, DK_EHTTP);
     } else {

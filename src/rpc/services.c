@@ -325,3 +325,24 @@ void dk__services_free(dk_app *app)
     free(app->housekeeping);
     app->housekeeping = NULL;
 }
+
+int dk__services_ready(dk_app *app, json_t *checks)
+{
+    int rc = 0;
+    if (app->core.db == NULL || dk_db_ping(app->core.db) < 0) {
+        json_object_set_new(checks, "database", json_string("unreachable"));
+        rc = DK_EUNAVAILABLE;
+    } else {
+        json_object_set_new(checks, "database", json_string("ok"));
+    }
+    housekeeping *hk = hk_of(app);
+    if (hk != NULL && hk->redis != NULL) {
+        if (dk__redis_ping(hk->redis) < 0) {
+            json_object_set_new(checks, "redis", json_string("unreachable"));
+            rc = DK_EUNAVAILABLE;
+        } else {
+            json_object_set_new(checks, "redis", json_string("ok"));
+        }
+    }
+    return rc;
+}
