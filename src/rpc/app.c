@@ -429,8 +429,8 @@ static int parse_args(dk_app_options *o, char **args, int nargs, int *out, int *
             NEED_VALUE();
             bool off = strcmp(v, "off") == 0 || *v == '\0';
             if (!off && (v[0] != '/' || v[1] == '\0' || strpbrk(v, "?# ") != NULL))
-                return dk_err_set(err, DK_EINVAL, "%s must be a path like /healthz, or off, got '%s'",
-                                  a, v);
+                return dk_err_set(err, DK_EINVAL,
+                                  "%s must be a path like /healthz, or off, got '%s'", a, v);
             *(strcmp(a, "--health-path") == 0 ? &o->health_path : &o->ready_path) = off ? NULL : v;
         } else if (strcmp(a, "--routes-json") == 0) {
             o->routes_json = true;
