@@ -1,7 +1,8 @@
 /* Plugin "auth": sign-up and log-in with Argon2id password hashes
- * (libsodium), sessions kept in the database and carried by an HTTP-only
- * cookie, the "auth" middleware, a rate limit on log-in and a cron task that
- * purges expired sessions. */
+ * (libsodium, computed on the worker pool through dk_blocking()), sessions
+ * kept in the database and carried by an HTTP-only cookie, the "auth"
+ * middleware, per-IP limits on sign-up and log-in attempts and a cron task
+ * that purges expired sessions. */
 #include "board.h"
 
 #include <donkey/cron.h>
@@ -15,6 +16,14 @@
 
 #define COOKIE_NAME "board_session"
 #define TOKEN_BYTES 32
+
+/* Verified when the user does not exist, so that an unknown name costs the
+ * same Argon2id work as a wrong password (same parameters as real hashes:
+ * OPSLIMIT/MEMLIMIT_INTERACTIVE). The password it hashes was random and is
+ * forgotten. */
+#define DUMMY_HASH                                                                               \
+    "$argon2id$v=19$m=65536,t=2,p=1$SOsMQbkYyHseSsVOK9NE0Q$"                                   \
+    "ClcXN9aNQzXf2vunO1zW480ZaQZlSkbHsBTY2uY9W5k"
 
 typedef struct auth_svc {
     dk_db *db;
@@ -97,6 +106,54 @@ static int set_cookie(dk_ctx *ctx, const char *token, int64_t max_age_s)
     return dk_ctx_set(ctx, "board.setCookie", json_string(v));
 }
 
+/* ------------------------------------------------------------------ */
+/* Password hashing, on the worker pool                                */
+
+typedef struct pw_job {
+    const char *password; /* the whole JSON string: NUL bytes included */
+    size_t len;
+    const char *stored;   /* verify: the stored hash */
+    char hash[crypto_pwhash_STRBYTES]; /* hash: the result */
+} pw_job;
+
+static int pw_hash_fn(void *arg)
+{
+    pw_job *j = arg;
+    return crypto_pwhash_str(j->hash, j->password, j->len, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                             crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0
+               ? 0
+               : DK_ENOMEM;
+}
+
+static int pw_verify_fn(void *arg)
+{
+    pw_job *j = arg;
+    return crypto_pwhash_str_verify(j->stored, j->password, j->len) == 0 ? 0 : DK_EINVAL;
+}
+
+/* Per-IP limit on attempts that reached a handler (valid input): preflights,
+ * malformed bodies and refused cross-site requests never count. 0 or a 429
+ * (its Retry-After header is added by the "auth" middleware). */
+static int attempt_allowed(dk_ctx *ctx, const char *scope, int limit)
+{
+    dk_ratelimit *rl = dk_ctx_core(ctx)->ratelimit;
+    if (rl == NULL)
+        return 0;
+    const char *ip = dk_ctx_ip(ctx);
+    char *key = dk_ctx_printf(ctx, "ratelimit:%s:%s", scope, ip ? ip : "unknown");
+    if (key == NULL)
+        return DK_ENOMEM;
+    dk_ratelimit_result r;
+    if (dk_ratelimit_check(rl, key, (uint64_t)limit, 60000, &r) < 0)
+        return 0; /* availability wins when the counter store fails */
+    if (r.allowed)
+        return 0;
+    dk_ctx_set(ctx, "board.retryAfter", json_integer((json_int_t)r.retry_after_s));
+    return dk_fail_details(ctx, 429, NULL,
+                           json_pack("{s:I, s:I}", "retryAfter", (json_int_t)r.retry_after_s,
+                                     "limit", (json_int_t)r.limit));
+}
+
 static json_t *user_view(const json_t *row)
 {
     return json_pack("{s:O, s:O}", "id", json_object_get(row, "id"), "username",
@@ -146,6 +203,12 @@ static int auth_mw(dk_ctx *ctx, dk_request *req, dk_response *res, const json_t 
     const char *cookie = json_string_value(dk_ctx_get(ctx, "board.setCookie"));
     if (cookie != NULL)
         dk_response_add_header(res, "Set-Cookie", cookie);
+    const json_t *retry = dk_ctx_get(ctx, "board.retryAfter");
+    if (retry != NULL) {
+        char buf[24];
+        snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(retry));
+        dk_response_set_header(res, "Retry-After", buf);
+    }
     return 0;
 }
 
@@ -238,15 +301,17 @@ static auth_svc *svc_of(dk_ctx *ctx)
 static int auth_signup(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
 {
     auth_svc *a = svc_of(ctx);
+    int rc = attempt_allowed(ctx, "auth.signup", board_cfg.signup_limit);
+    if (rc < 0)
+        return rc;
     const char *username = json_string_value(json_object_get(in, "username"));
-    const char *password = json_string_value(json_object_get(in, "password"));
-    char hash[crypto_pwhash_STRBYTES];
-    if (crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+    const json_t *pw = json_object_get(in, "password");
+    pw_job job = {.password = json_string_value(pw), .len = json_string_length(pw)};
+    if (dk_blocking(ctx, pw_hash_fn, &job) != 0)
         return dk_fail_internal(ctx, "password hashing failed (out of memory)");
-    json_t *params = json_pack("[s, s, I]", username, hash, (json_int_t)dk_wall_ms());
+    json_t *params = json_pack("[s, s, I]", username, job.hash, (json_int_t)dk_wall_ms());
     int64_t id = 0;
-    int rc = dk_db_exec(a->db,
+    rc = dk_db_exec(a->db,
                         "INSERT INTO board_users (username, password_hash, created_at)"
                         " VALUES (?, ?, ?) RETURNING id",
                         params, NULL, &id);
@@ -274,20 +339,26 @@ static int auth_signup(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
 static int auth_login(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
 {
     auth_svc *a = svc_of(ctx);
+    int rc = attempt_allowed(ctx, "auth.login", board_cfg.login_limit);
+    if (rc < 0)
+        return rc;
     const char *username = json_string_value(json_object_get(in, "username"));
-    const char *password = json_string_value(json_object_get(in, "password"));
+    const json_t *pw = json_object_get(in, "password");
     json_t *params = json_pack("[s]", username);
     json_t *row = NULL;
-    int rc = dk_db_query_one(a->db,
+    rc = dk_db_query_one(a->db,
                              "SELECT id, username, password_hash FROM board_users"
                              " WHERE username = ?",
                              params, &row);
     json_decref(params);
     if (rc < 0 && rc != DK_ENOTFOUND)
         return dk_fail_code(ctx, rc, "user lookup");
-    bool ok = rc == 0 &&
-              crypto_pwhash_str_verify(json_string_value(json_object_get(row, "password_hash")),
-                                       password, strlen(password)) == 0;
+    /* An unknown user is verified against the dummy hash: the answer takes
+     * as long as for a wrong password, so timing does not tell who exists. */
+    pw_job job = {.password = json_string_value(pw), .len = json_string_length(pw),
+                  .stored = rc == 0 ? json_string_value(json_object_get(row, "password_hash"))
+                                    : DUMMY_HASH};
+    bool ok = dk_blocking(ctx, pw_verify_fn, &job) == 0 && rc == 0;
     if (!ok) {
         json_decref(row);
         return dk_fail(ctx, DK_HTTP_UNAUTHORIZED, "Wrong username or password");
@@ -343,19 +414,14 @@ static int auth_me(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
 int board_auth_routes(dk_app *app)
 {
     int rc = 0;
-    /* Public: sign-up, then (rate-limited) log-in. Middleware is sticky, so
-     * the limit is attached after sign-up. */
+    /* Public: sign-up and log-in, each limited per client IP inside the
+     * handler (attempt_allowed), so only valid attempts count. */
     dk_router *pub = dk_router_new("auth");
     if (pub == NULL)
         return DK_ENOMEM;
     rc |= board_router_guards(pub);
     rc |= dk_router_use(pub, "auth", "{\"optional\":true}");
     rc |= dk_route_typed(pub, "signup", CREDENTIALS, USER_OUT, auth_signup, NULL);
-    char limit[160];
-    snprintf(limit, sizeof(limit),
-             "{\"limit\":%d,\"window\":\"1m\",\"keyBy\":\"ip\",\"keyPrefix\":\"auth.login\"}",
-             board_cfg.login_limit);
-    rc |= dk_router_use(pub, "rateLimit", limit); /* the core's middleware */
     rc |= dk_route_typed(pub, "login", CREDENTIALS, USER_OUT, auth_login, NULL);
     rc |= dk_app_use(app, pub);
 

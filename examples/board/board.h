@@ -17,6 +17,7 @@ typedef struct board_settings {
     const char *data_dir;      /* exports go to <data_dir>/exports */
     int64_t session_ttl_ms;    /* session lifetime */
     int login_limit;           /* log-in attempts per IP and minute */
+    int signup_limit;          /* sign-up attempts per IP and minute */
     const char *purge_cron;    /* cron expression of the session purge */
 } board_settings;
 

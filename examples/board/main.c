@@ -1,6 +1,6 @@
 /* board: a real-time task board, the donkey example application.
  *
- *   board [--port N] [--db URL] [--data-dir DIR] [--login-limit N]
+ *   board [--port N] [--db URL] [--data-dir DIR] [--login-limit N] [--signup-limit N]
  *         [--session-ttl SECONDS] [--purge-cron EXPR] [standard donkey flags]
  *
  * SQLite file board.db in the working directory by default; PostgreSQL with
@@ -19,6 +19,7 @@ board_settings board_cfg = {
     .data_dir = ".",
     .session_ttl_ms = INT64_C(7) * 24 * 3600 * 1000,
     .login_limit = 10,
+    .signup_limit = 10,
     .purge_cron = "* * * * *",
 };
 
@@ -27,6 +28,7 @@ static const char board_options[] =
     "Board options:\n"
     "  --data-dir DIR        where exports are written (default .)\n"
     "  --login-limit N       log-in attempts per IP and minute (default 10)\n"
+    "  --signup-limit N      sign-up attempts per IP and minute (default 10)\n"
     "  --session-ttl SECS    session lifetime (default 604800, a week)\n"
     "  --purge-cron EXPR     when expired sessions are purged (default \"* * * * *\")\n";
 
@@ -68,6 +70,8 @@ int main(int argc, char **argv)
             board_cfg.data_dir = v;
         } else if (strcmp(a, "--login-limit") == 0 && v != NULL && parse_int(v, 0, &n)) {
             board_cfg.login_limit = (int)n;
+        } else if (strcmp(a, "--signup-limit") == 0 && v != NULL && parse_int(v, 0, &n)) {
+            board_cfg.signup_limit = (int)n;
         } else if (strcmp(a, "--session-ttl") == 0 && v != NULL && parse_int(v, 1, &n)) {
             board_cfg.session_ttl_ms = n * 1000;
         } else if (strcmp(a, "--purge-cron") == 0 && v != NULL) {
