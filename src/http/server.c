@@ -653,7 +653,12 @@ static void send_response(h2o_req_t *hreq, dk_response *res, dk_stream **stream_
         s->gen.proceed = stream_proceed;
         s->gen.stop = stream_stop;
         s->req = hreq;
-        s->w = tl_worker;
+        if (s->w != tl_worker) {
+            /* Created on another thread: other threads read s->w under the lock. */
+            pthread_mutex_lock(&s->lock);
+            s->w = tl_worker;
+            pthread_mutex_unlock(&s->lock);
+        }
         dk_stream **slot = h2o_mem_alloc_shared(&hreq->pool, sizeof(*slot), stream_req_dispose);
         *slot = s;
         h2o_linklist_insert(&s->w->streams, &s->link);

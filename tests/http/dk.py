@@ -32,6 +32,10 @@ def free_port():
     return port
 
 
+SANITIZER_MARKERS = ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer",
+                     "ERROR: LeakSanitizer", "runtime error:")
+
+
 class Server:
     """A running example application. Use as a context manager."""
 
@@ -92,10 +96,17 @@ class Server:
 
     def __exit__(self, *exc):
         self.stop()
+        out = self.output()
         try:
             os.unlink(self.log.name)
         except OSError:
             pass
+        # A sanitizer build's report fails the test even when every response
+        # looked right (a data race, a leak at exit, undefined behaviour).
+        for marker in SANITIZER_MARKERS:
+            if marker in out and exc[0] is None:
+                i = out.index(marker)
+                raise AssertionError("server reported %r:\n%s" % (marker, out[max(0, i - 200):i + 4000]))
 
     # --- requests ---
     def conn(self, timeout=10):
