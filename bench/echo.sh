@@ -12,7 +12,7 @@ port=$((20000 + RANDOM % 20000))
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
 for _ in $(seq 50); do
-  curl -s -o /dev/null -XPOST "http://127.0.0.1:$port/conf.echo" -d '{"name":"x"}' && break
+  curl -s -o /dev/null -XPOST -H 'Content-Type: application/json' "http://127.0.0.1:$port/conf.echo" -d '{"name":"x"}' && break
   sleep 0.1
 done
 wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$here/echo.lua" "http://127.0.0.1:$port/conf.echo"

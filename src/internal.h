@@ -200,6 +200,7 @@ struct dk_app {
     dk_app_options opts;
     char *host, *db_url, *redis_url, *tls_cert, *tls_key;
     char **trusted; /* NULL-terminated copies */
+    char *ip_header; /* copy of opts.client_ip_header */
     json_t *config;
     dk_core core;
     dk_router **routers;

@@ -211,6 +211,14 @@ typedef struct dk_app_options {
     /* Built-in probes (docs/deployment.md "Health checks"); NULL or "" turns one off. */
     const char *health_path;   /* liveness, default "/healthz" (--health-path) */
     const char *ready_path;    /* readiness, default "/readyz" (--ready-path) */
+    /* Hardening (docs/security.md, docs/deployment.md). */
+    int max_connections_per_ip;   /* open connections per client IP (socket peer), all HTTP
+                                     threads; 0 = off (default); beyond -> 503 and close */
+    const char *client_ip_header; /* header a trusted proxy sets to the client address
+                                     ("X-Real-IP", "CF-Connecting-IP"...; --client-ip-header);
+                                     NULL (default): only X-Forwarded-For, walked from the right */
+    uint64_t hsts_seconds;        /* Strict-Transport-Security max-age on TLS responses
+                                     (--hsts SECONDS); 0 = not sent (default) */
 } dk_app_options;
 
 /** Returned (positive) by dk_app_options_parse() after it printed --help or
@@ -225,7 +233,8 @@ DK_API void dk_app_options_init(dk_app_options *o);
 
 /** Consumes the standard flags from argv (-h/--help and --version print to
  *  stdout and exit with status 0, see `help_returns`; --port N, --db URL, --redis URL,
- *  --threads N, --trust-proxy CIDR (repeatable, up to 16), --routes-json,
+ *  --threads N, --trust-proxy CIDR (repeatable, up to 16), --client-ip-header NAME,
+ *  --routes-json,
  *  --host H, --log-level L, --log-format F, --tls-cert FILE, --tls-key FILE,
  *  --http2 (off by default); limits, see docs/security.md:
  *  --max-body BYTES, --max-header-bytes BYTES, --max-headers N (1..100),

@@ -167,7 +167,10 @@ DK_API int dk_ratelimit_middleware(dk_ctx *ctx, dk_request *req, dk_response *re
  *  (case-insensitive) or NULL; borrowed. */
 typedef const char *(*dk_header_fn)(void *u, const char *name);
 
-/** Picks the client address of a request into `out`. Only when `peer_trusted`
+/** Picks the client address of a request into `out`. Unsafe behind most
+ *  proxies (a client can set every header it reads, and the first
+ *  X-Forwarded-For entry is the client's own); prefer dk_client_ip_resolve().
+ *  Only when `peer_trusted`
  *  (the socket peer is a trusted proxy) are headers consulted, in this order:
  *  CF-Connecting-IP, True-Client-IP, X-Real-IP (each used whole), then the
  *  first entry of X-Forwarded-For; the first present value that is a valid
@@ -179,12 +182,23 @@ typedef const char *(*dk_header_fn)(void *u, const char *name);
 DK_API int dk_client_ip(const char *peer_ip, bool peer_trusted, dk_header_fn get_header,
                         void *u, char *out, size_t outlen);
 
-/** As dk_client_ip(), deciding trust itself: the peer is trusted when it
- *  matches one of `trusted` (NULL-terminated CIDR list, may be NULL = none).
- *  X-Forwarded-For is then walked from the right, skipping addresses that
- *  are trusted proxies too; the first other valid address wins (if every
- *  entry is trusted, the leftmost valid one). The other headers keep their
- *  priority over X-Forwarded-For. Returns as dk_client_ip(). */
+/** The client address of a request, as the HTTP server computes dk_ctx_ip().
+ *  Headers are consulted only when the socket peer `peer_ip` matches one of
+ *  `trusted` (NULL-terminated CIDR list, may be NULL = none). Then, if
+ *  `ip_header` is not NULL (a header the trusted proxy sets to the client
+ *  address, e.g. "X-Real-IP" or "CF-Connecting-IP") and holds one valid
+ *  address, that address wins. Otherwise X-Forwarded-For is walked from the
+ *  right, skipping addresses that are trusted proxies too; the first other
+ *  valid address wins (if every entry is trusted, the leftmost one; an
+ *  invalid entry stops the walk). Entries left of that point were written by
+ *  the client and are never used. Otherwise the peer address. `get_header`
+ *  must return the whole X-Forwarded-For value (all header lines joined with
+ *  ","). Returns as dk_client_ip(). Pure function, any thread. */
+DK_API int dk_client_ip_resolve(const char *peer_ip, const char *const *trusted,
+                                const char *ip_header, dk_header_fn get_header, void *u,
+                                char *out, size_t outlen);
+
+/** dk_client_ip_resolve() without an `ip_header`: X-Forwarded-For only. */
 DK_API int dk_client_ip_trusted(const char *peer_ip, const char *const *trusted,
                                 dk_header_fn get_header, void *u, char *out, size_t outlen);
 

@@ -101,8 +101,8 @@ static bool is_trusted(const char *const *trusted, const char *ip)
     return false;
 }
 
-int dk_client_ip_trusted(const char *peer_ip, const char *const *trusted, dk_header_fn get_header,
-                         void *u, char *out, size_t outlen)
+int dk_client_ip_resolve(const char *peer_ip, const char *const *trusted, const char *ip_header,
+                         dk_header_fn get_header, void *u, char *out, size_t outlen)
 {
     if (out == NULL || outlen == 0)
         return DK_EINVAL;
@@ -111,13 +111,13 @@ int dk_client_ip_trusted(const char *peer_ip, const char *const *trusted, dk_hea
     if (!peer_ok || !is_trusted(trusted, peer) || get_header == NULL)
         return finish_with_peer(peer_ip, out, outlen);
     char buf[ADDR_MAX];
-    for (size_t i = 0; i < sizeof(single_headers) / sizeof(single_headers[0]); i++)
-        if (header_addr(get_header, u, single_headers[i], buf))
-            return put(buf, out, outlen);
+    if (ip_header != NULL && *ip_header != '\0' && header_addr(get_header, u, ip_header, buf))
+        return put(buf, out, outlen);
     const char *xff = get_header(u, "X-Forwarded-For");
     if (xff != NULL) {
         /* Walk from the right: entries appended by our own proxies are trusted; the
-         * first address they did not vouch for is the client. */
+         * first address they did not vouch for is the client. Everything left of
+         * it was written by the client and is ignored. */
         const char *end = xff + strlen(xff);
         char leftmost[ADDR_MAX] = "";
         while (end > xff) {
@@ -135,6 +135,12 @@ int dk_client_ip_trusted(const char *peer_ip, const char *const *trusted, dk_hea
             return put(leftmost, out, outlen);
     }
     return finish_with_peer(peer_ip, out, outlen);
+}
+
+int dk_client_ip_trusted(const char *peer_ip, const char *const *trusted, dk_header_fn get_header,
+                         void *u, char *out, size_t outlen)
+{
+    return dk_client_ip_resolve(peer_ip, trusted, NULL, get_header, u, out, outlen);
 }
 
 int dk_cidr_match(const char *cidr, const char *ip)

@@ -556,9 +556,34 @@ static void copy_headers(h2o_req_t *hreq, dk_request *req)
     }
 }
 
-static const char *hdr_lookup(void *u, const char *name)
+/* Header lookup for dk_client_ip_resolve(): X-Forwarded-For is every line
+ * of it joined with "," (a proxy may add a line of its own instead of
+ * appending, and the walk must start at the last one); another header counts
+ * only when it appears exactly once. */
+static const char *fwd_lookup(void *u, const char *name)
 {
-    return dk_request_header((dk_request *)u, name);
+    dk_request *req = u;
+    bool xff = strcasecmp(name, "x-forwarded-for") == 0;
+    const char *found = NULL;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (strcasecmp(req->headers[i].name, name) != 0)
+            continue;
+        if (found == NULL) {
+            found = req->headers[i].value;
+        } else if (!xff) {
+            return NULL;
+        } else {
+            size_t a = strlen(found), b = strlen(req->headers[i].value);
+            char *j = dk__arena_alloc(req->arena, a + b + 2);
+            if (j == NULL)
+                return NULL;
+            memcpy(j, found, a);
+            j[a] = ',';
+            memcpy(j + a + 1, req->headers[i].value, b + 1);
+            found = j;
+        }
+    }
+    return found;
 }
 
 /* Dotted quad without inet_ntop (which costs ~1,700 instructions per request,
@@ -593,15 +618,10 @@ static void peer_ip(dk_app *app, h2o_req_t *hreq, dk_request *req, dk_ctx *ctx)
     ctx->ip = req->peer_ip;
     if (app->trusted == NULL || app->trusted[0] == NULL)
         return;
-    bool trusted = false;
-    for (char **c = app->trusted; *c != NULL && !trusted; c++)
-        trusted = dk_cidr_match(*c, buf) == 1;
-    if (!trusted)
-        return;
-    /* The spec's order: CF-Connecting-IP, True-Client-IP, X-Real-IP, then the
-     * first X-Forwarded-For entry (the client as the first proxy saw it). */
     char out[256];
-    if (dk_client_ip(buf, true, hdr_lookup, req, out, sizeof(out)) == 0)
+    if (dk_client_ip_resolve(buf, (const char *const *)app->trusted, app->ip_header, fwd_lookup,
+                             req, out, sizeof(out)) == 0 &&
+        strcmp(out, buf) != 0)
         ctx->ip = dk__arena_strndup(req->arena, out, strlen(out));
 }
 

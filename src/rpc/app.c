@@ -329,6 +329,12 @@ static int parse_args(dk_app_options *o, char **args, int nargs, int *out, int *
             trusted[ntrusted++] = v;
             trusted[ntrusted] = NULL;
             o->trusted_proxies = trusted;
+        } else if (strcmp(a, "--client-ip-header") == 0) {
+            NEED_VALUE();
+            if (*v == '\0' || strcspn(v, ":\r\n \t") != strlen(v))
+                return dk_err_set(err, DK_EINVAL, "--client-ip-header needs a header name, got '%s'",
+                                  v);
+            o->client_ip_header = v;
         } else if (strcmp(a, "--log-level") == 0) {
             NEED_VALUE();
             if (dk_log_level_parse(v, &o->log_level) < 0)
@@ -549,6 +555,8 @@ dk_app *dk_app_new(const dk_app_options *opts)
     app->tls_cert = dk__strdup(o->tls_cert_file);
     app->tls_key = dk__strdup(o->tls_key_file);
     app->trusted = copy_strv(o->trusted_proxies);
+    app->ip_header = dk__strdup(o->client_ip_header);
+    o->client_ip_header = app->ip_header;
     o->host = app->host;
     o->db_url = app->db_url;
     o->redis_url = app->redis_url;
@@ -583,6 +591,12 @@ dk_app *dk_app_new(const dk_app_options *opts)
     o->log_redact = NULL;
     if (app->host == NULL || app->db_url == NULL || app->core.logger == NULL ||
         app->core.errors == NULL || app->stop_fd < 0) {
+        dk_app_free(app);
+        return NULL;
+    }
+    /* Typed routes refuse non-JSON bodies with it (docs/routing.md). */
+    if (dk_errors_register(app->core.errors, "UnsupportedMediaType", 415,
+                           "UNSUPPORTED_MEDIA_TYPE", "Unsupported Media Type") < 0) {
         dk_app_free(app);
         return NULL;
     }
@@ -625,6 +639,7 @@ void dk_app_free(dk_app *app)
     free(app->db_url);
     free(app->redis_url);
     free(app->tls_cert);
+    free(app->ip_header);
     free(app->tls_key);
     free(app->start_error);
     if (app->stop_fd >= 0)

@@ -734,10 +734,43 @@ static bool within_limits(const json_t *v, int depth, int max_depth, size_t max_
     }
 }
 
+/* A JSON media type: application/json or application/<anything>+json,
+ * parameters (charset...) ignored, case-insensitive. */
+static bool is_json_media_type(const char *v)
+{
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t n = strcspn(v, ";");
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    if (n < 12 || strncasecmp(v, "application/", 12) != 0)
+        return false;
+    return (n == 16 && strncasecmp(v + 12, "json", 4) == 0) ||
+           (n > 17 && strncasecmp(v + n - 5, "+json", 5) == 0);
+}
+
+/* Typed routes read JSON only: a body a browser can send cross-site without
+ * a preflight (text/plain, form encodings, multipart) is refused with 415
+ * before it is parsed. No Content-Type at all is accepted. */
+static int check_content_type(dk_ctx *ctx, dk_request *req)
+{
+    const char *name, *value;
+    for (size_t i = 0; dk_request_header_at(req, i, &name, &value) == 0; i++) {
+        if (strcasecmp(name, "content-type") != 0 || is_json_media_type(value))
+            continue;
+        return dk_fail_error(ctx, dk_errors_make(ctx->app->core.errors, "UnsupportedMediaType",
+                                                 "Content-Type must be application/json", NULL));
+    }
+    return 0;
+}
+
 int dk_route_run_typed(dk_ctx *ctx, dk_request *req, dk_response *res, const dk_route *route,
                        dk_typed_fn fn, void *user)
 {
     const dk_app_options *o = &ctx->app->opts;
+    int ct = check_content_type(ctx, req);
+    if (ct < 0)
+        return ct;
     if (req->json == NULL) {
         size_t len = req->body_len;
         const char *body = req->body;

@@ -461,7 +461,8 @@ class TestProject(unittest.TestCase):
         app = App(os.path.join(self.root, "build", "shop"), "--db", "sqlite:" + db)
         try:
             req = urllib.request.Request("http://127.0.0.1:%d/billing.hello" % app.port,
-                                         data=b'{"name":"bob"}', method="POST")
+                                         data=b'{"name":"bob"}', method="POST",
+                                         headers={"Content-Type": "application/json"})
             with urllib.request.urlopen(req, timeout=5) as resp:
                 self.assertEqual(resp.headers.get("X-billing"), "1")       # middleware
                 body = json.loads(resp.read())

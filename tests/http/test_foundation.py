@@ -267,11 +267,13 @@ class Foundation(unittest.TestCase):
 class TrustedProxy(unittest.TestCase):
     def test_forwarded_header_from_trusted_proxy(self):
         with Server("--trust-proxy", "127.0.0.0/8") as srv:
+            # Walked from the right: the last address that is not a trusted
+            # proxy (see test_http_security.TrustedProxies).
             r = srv.call("conf.ip", {}, headers={"X-Forwarded-For": "203.0.113.7, 10.0.0.1"})
-            self.assertEqual(r.json["ip"], "203.0.113.7")
+            self.assertEqual(r.json["ip"], "10.0.0.1")
             r = srv.call("conf.ip", {}, headers={"CF-Connecting-IP": "198.51.100.2",
                                                    "X-Forwarded-For": "203.0.113.7"})
-            self.assertEqual(r.json["ip"], "198.51.100.2")
+            self.assertEqual(r.json["ip"], "203.0.113.7")
             r = srv.call("conf.ip", {})
             self.assertEqual(r.json["ip"], "127.0.0.1")
 

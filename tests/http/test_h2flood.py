@@ -190,7 +190,8 @@ class H2Flood(unittest.TestCase):
         if not shutil.which("curl"):
             return None
         p = subprocess.run(["curl", "-sk", "--http2", "--max-time", "5", "-o", "/dev/null", "-w",
-                            "%{http_code} %{http_version}", "-XPOST", "-d", '{"name":"x"}',
+                            "%{http_code} %{http_version}", "-XPOST", "-H",
+                            "Content-Type: application/json", "-d", '{"name":"x"}',
                             "https://127.0.0.1:%d/conf.echo" % port],
                            capture_output=True, text=True, timeout=15)
         return p.stdout == "200 2"

@@ -143,5 +143,119 @@ class Framing(unittest.TestCase):
         self.assertEqual(parse(out)[0], 200, out)
 
 
+class ContentType(unittest.TestCase):
+    """Typed routes take application/json (any parameters, and +json types)
+    or no Content-Type; anything else is 415 UNSUPPORTED_MEDIA_TYPE."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server()
+        cls.srv.__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.__exit__(None, None, None)
+
+    def post(self, route, content_type, body=BODY):
+        h = b"POST /" + route + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        if content_type is not None:
+            h += b"Content-Type: " + content_type + b"\r\n"
+        out, _ = exchange(self.srv.port, h + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        return parse(out)
+
+    def test_json_types_accepted(self):
+        for ct in (None, b"application/json", b"application/json; charset=utf-8",
+                   b"Application/JSON;charset=UTF-8", b"application/vnd.api+json",
+                   b"application/merge-patch+json; charset=utf-8"):
+            with self.subTest(ct=ct):
+                status, _, body = self.post(b"conf.echo", ct)
+                self.assertEqual(status, 200, body)
+                self.assertIn("x", json.loads(body)["message"])
+
+    def test_other_types_refused_415(self):
+        for ct in (b"text/plain", b"text/plain;charset=UTF-8", b"application/x-www-form-urlencoded",
+                   b"multipart/form-data; boundary=xyz", b"application/jsonp", b"text/json",
+                   b"application/json-seq", b"", b"application/+json"):
+            with self.subTest(ct=ct):
+                status, headers, body = self.post(b"conf.echo", ct)
+                self.assertEqual(status, 415, body)
+                self.assertTrue(headers["content-type"].startswith("application/json"))
+                self.assertEqual(json.loads(body)["error"], "UNSUPPORTED_MEDIA_TYPE")
+
+    def test_every_typed_route(self):
+        # A route without an input schema and an empty body: still refused.
+        status, _, body = self.post(b"conf.crash", b"text/plain", b"")
+        self.assertEqual(status, 415, body)
+        status, _, body = self.post(b"conf.notes.add", b"application/x-www-form-urlencoded",
+                                    b"title=a&body=b")
+        self.assertEqual(status, 415, body)
+        # Raw routes choose for themselves.
+        status, _, body = self.post(b"conf.raw", b"text/plain", b"hello")
+        self.assertNotEqual(status, 415, body)
+
+
+def ip_seen(port, headers, source="127.0.0.1"):
+    """conf.ip through a raw socket from `source`, with extra header lines."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+    try:
+        s.sendall(b"POST /conf.ip HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers +
+                  b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        s.close()
+    status, _, body = parse(out)
+    assert status == 200, out
+    return json.loads(body)["ip"]
+
+
+class TrustedProxies(unittest.TestCase):
+    """--trust-proxy: X-Forwarded-For is walked from the right; single-address
+    headers count only when named with --client-ip-header."""
+
+    def test_client_cannot_choose_its_ip(self):
+        with Server("--trust-proxy", "127.0.0.1", "--trust-proxy", "10.0.0.0/8") as srv:
+            p = srv.port
+            # The proxy (127.0.0.1) appended the real client, 198.51.100.9,
+            # to whatever the client sent.
+            self.assertEqual(ip_seen(p, b"X-Forwarded-For: 1.2.3.4, 198.51.100.9\r\n"), "198.51.100.9")
+            # Trusted hops on the right are skipped.
+            self.assertEqual(ip_seen(p, b"X-Forwarded-For: 1.2.3.4, 198.51.100.9, 10.0.0.7\r\n"),
+                             "198.51.100.9")
+            # The proxy added a header line of its own instead of appending.
+            self.assertEqual(ip_seen(p, b"X-Forwarded-For: 1.2.3.4\r\n"
+                                        b"X-Forwarded-For: 198.51.100.9\r\n"), "198.51.100.9")
+            # Headers the client may have set are ignored unless named.
+            for h in (b"X-Real-IP", b"CF-Connecting-IP", b"True-Client-IP"):
+                self.assertEqual(ip_seen(p, h + b": 1.2.3.4\r\nX-Forwarded-For: 198.51.100.9\r\n"),
+                                 "198.51.100.9")
+                self.assertEqual(ip_seen(p, h + b": 1.2.3.4\r\n"), "127.0.0.1")
+            # Every entry trusted: the leftmost.
+            self.assertEqual(ip_seen(p, b"X-Forwarded-For: 10.0.0.1, 10.0.0.2\r\n"), "10.0.0.1")
+            # Garbage stops the walk: the peer.
+            self.assertEqual(ip_seen(p, b"X-Forwarded-For: 1.2.3.4, nonsense\r\n"), "127.0.0.1")
+            # A peer that is not a trusted proxy: its own address, headers ignored.
+            self.assertEqual(ip_seen(p, b"X-Forwarded-For: 198.51.100.9\r\n", source="127.0.0.2"),
+                             "127.0.0.2")
+
+    def test_client_ip_header_by_name(self):
+        with Server("--trust-proxy", "127.0.0.1", "--client-ip-header", "X-Real-IP") as srv:
+            p = srv.port
+            self.assertEqual(ip_seen(p, b"X-Real-IP: 198.51.100.9\r\nX-Forwarded-For: 1.2.3.4\r\n"),
+                             "198.51.100.9")
+            # Only the named header: another one is still ignored.
+            self.assertEqual(ip_seen(p, b"CF-Connecting-IP: 1.2.3.4\r\n"), "127.0.0.1")
+            # Repeated (the client sent one, the proxy added one): ignored.
+            self.assertEqual(ip_seen(p, b"X-Real-IP: 1.2.3.4\r\nX-Real-IP: 198.51.100.9\r\n"),
+                             "127.0.0.1")
+            # Not from the trusted proxy: ignored.
+            self.assertEqual(ip_seen(p, b"X-Real-IP: 198.51.100.9\r\n", source="127.0.0.2"),
+                             "127.0.0.2")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -34,6 +34,7 @@ def https_call(port, route, body):
 
 def curl_version(port, *args):
     out = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_version}", "-XPOST",
+                          "-H", "Content-Type: application/json",
                           "-d", '{"name":"h2"}', *args, "https://127.0.0.1:%d/conf.echo" % port],
                          capture_output=True, text=True, timeout=20)
     return out.stdout.strip()
@@ -81,6 +82,7 @@ class Tls(unittest.TestCase):
             self.assertEqual(curl_version(srv.port, "--http2"), "2")
             # Error answers and custom headers are valid HTTP/2 too.
             out = subprocess.run(["curl", "-sk", "--http2", "-i", "-XPOST", "-d", "{}",
+                                  "-H", "Content-Type: application/json",
                                   "https://127.0.0.1:%d/conf.echo" % srv.port],
                                  capture_output=True, text=True, timeout=20).stdout
             self.assertTrue(out.startswith("HTTP/2 400"), out[:80])

@@ -438,9 +438,23 @@ static void test_client_ip_trusted(void **state)
     assert_int_equal(dk_client_ip_trusted("10.0.0.5", trusted, lookup, &inner, out, sizeof(out)),
                      0);
     assert_string_equal(out, "10.9.9.9");
+    /* Single-address headers only when named (the client can send them too). */
     struct hdrs cf = {{"cf-connecting-ip", "x-forwarded-for"}, {"1.2.3.4", "5.5.5.5"}};
     assert_int_equal(dk_client_ip_trusted("fd00::1", trusted, lookup, &cf, out, sizeof(out)), 0);
+    assert_string_equal(out, "5.5.5.5");
+    assert_int_equal(dk_client_ip_resolve("fd00::1", trusted, "CF-Connecting-IP", lookup, &cf, out,
+                                          sizeof(out)),
+                     0);
     assert_string_equal(out, "1.2.3.4");
+    assert_int_equal(dk_client_ip_resolve("fd00::1", trusted, "X-Real-IP", lookup, &cf, out,
+                                          sizeof(out)),
+                     0);
+    assert_string_equal(out, "5.5.5.5");
+    /* Named header from an untrusted peer: ignored. */
+    assert_int_equal(dk_client_ip_resolve("8.8.4.4", trusted, "CF-Connecting-IP", lookup, &cf, out,
+                                          sizeof(out)),
+                     0);
+    assert_string_equal(out, "8.8.4.4");
 }
 
 static void test_cidr(void **state)
