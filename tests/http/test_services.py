@@ -104,9 +104,9 @@ class RateLimitAndCron(unittest.TestCase):
     def test_rate_limit_keyed_by_trusted_client_ip(self):
         with Server("--trust-proxy", "127.0.0.1/32") as srv:
             for _ in range(3):
-                self.assertEqual(srv.call("conf.limited", {}, headers={"X-Real-IP": "10.1.1.1"}).status, 200)
-            self.assertEqual(srv.call("conf.limited", {}, headers={"X-Real-IP": "10.1.1.1"}).status, 429)
-            self.assertEqual(srv.call("conf.limited", {}, headers={"X-Real-IP": "10.1.1.2"}).status, 200)
+                self.assertEqual(srv.call("conf.limited", {}, headers={"X-Forwarded-For": "10.1.1.1"}).status, 200)
+            self.assertEqual(srv.call("conf.limited", {}, headers={"X-Forwarded-For": "10.1.1.1"}).status, 429)
+            self.assertEqual(srv.call("conf.limited", {}, headers={"X-Forwarded-For": "10.1.1.2"}).status, 200)
 
     def test_cron_tick_runs_every_second(self):
         with Server() as srv:
