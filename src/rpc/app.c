@@ -108,6 +108,8 @@ static const help_row help_rows[] = {
      "handlers alive at once; beyond -> 503"},
     {"--trust-proxy", "CIDR", "", H_TEXT, 0, "none",
      "trust X-Forwarded-For from these peers (repeatable, up to 16)"},
+    {"--client-ip-header", "NAME", "DONKEY_CLIENT_IP_HEADER", H_STR, F(client_ip_header), NULL,
+     "header a trusted proxy sets to the client address (X-Real-IP)"},
     {"--log-level", "LEVEL", "DONKEY_LOG_LEVEL", H_LEVEL, F(log_level), NULL,
      "debug, info, warn or error"},
     {"--log-format", "FORMAT", "DONKEY_LOG_FORMAT", H_FORMAT, F(log_format), NULL,
