@@ -215,7 +215,26 @@ static int cmd_help(int argc, char **argv)
     return cli_error(CLI_USAGE, "help", "unknown command '%s' (see 'donkey help')", name);
 }
 
+static int cli_main(int argc, char **argv);
+
 int dk_cli_main(int argc, char **argv)
+{
+    int rc = cli_main(argc, argv);
+    /* What a command printed may still sit in stdout's buffer: a full disk
+     * or a closed pipe shows only now (`donkey routes --json > /dev/full`). */
+    errno = 0;
+    bool bad = fflush(stdout) != 0;
+    bad = ferror(stdout) || bad;
+    if (bad) {
+        const char *cmd = argc >= 2 ? argv[1] : "donkey";
+        cli_error(CLI_FAIL, cmd, "cannot write the output: %s",
+                  errno != 0 ? strerror(errno) : "write error");
+        return rc != CLI_OK ? rc : CLI_FAIL;
+    }
+    return rc;
+}
+
+static int cli_main(int argc, char **argv)
 {
     if (argc < 2) {
         print_help();

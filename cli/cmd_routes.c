@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -409,7 +410,20 @@ int cli_cmd_generate_openapi(int argc, char **argv)
             text[n] = '\n';
             text[n + 1] = '\0';
         }
-        rc = cli_write_file(cmd, out, text, force);
+        /* The directory must exist: a typo in --out is an error, not a new tree. */
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", out);
+        char *slash = strrchr(dir, '/');
+        struct stat st;
+        if (slash != NULL && slash != dir)
+            *slash = '\0';
+        else
+            snprintf(dir, sizeof(dir), "%s", slash == dir ? "/" : ".");
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+            rc = cli_error(CLI_FAIL, cmd, "cannot write %s: directory %s does not exist", out,
+                           dir);
+        else
+            rc = cli_write_file(cmd, out, text, force);
         if (rc == CLI_OK)
             cli_note("created", "%s", out);
     }

@@ -1117,6 +1117,7 @@ int dk_jobs_stop(dk_jobs *jobs, int64_t timeout_ms)
     }
 
     int abandoned = jobs->live;
+    int running = jobs->busy; /* the others are idle workers that have not left yet */
     jobs->gen++; /* workers still running are abandoned from here on */
     worker **ws = jobs->workers;
     size_t n = jobs->nworkers;
@@ -1153,10 +1154,10 @@ int dk_jobs_stop(dk_jobs *jobs, int64_t timeout_ms)
         release_rows(jobs, left);
         json_decref(left);
     }
-    if (abandoned > 0 && logger_of(jobs) != NULL)
+    if (running > 0 && logger_of(jobs) != NULL)
         dk_logf(logger_of(jobs), DK_LOG_WARN,
                 "[Jobs] %d job(s) still running after %llu ms were left for recovery",
-                abandoned, (unsigned long long)wait);
+                running, (unsigned long long)wait);
     pthread_mutex_unlock(&jobs->life_lock);
     return abandoned > 0 ? DK_EBUSY : 0;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "internal.h"
@@ -169,6 +170,39 @@ int dk__db_rewrite_placeholders(const char *sql, char **out, int *out_count)
 /* ------------------------------------------------------------------ */
 /* Open / close                                                        */
 
+/* The URL for messages: a password ("postgres://u:secret@h/db") is masked. */
+static void url_for_message(const char *url, char *out, size_t len)
+{
+    const char *scheme = strstr(url, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+    if (colon != NULL)
+        snprintf(out, len, "%.*s:***%s", (int)(colon - url), url, at);
+    else
+        snprintf(out, len, "%s", url);
+}
+
+/* A hint for a SQLite file that cannot be opened: its directory is missing. */
+static const char *sqlite_hint(const char *url, char *buf, size_t len)
+{
+    const char *path = url + 7;
+    if (strncmp(path, "//", 2) == 0)
+        path += 2;
+    const char *slash = strrchr(path, '/');
+    if (strcmp(path, ":memory:") == 0 || slash == NULL || slash == path)
+        return "";
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        snprintf(buf, len, " (directory %s does not exist)", dir);
+    else if (!S_ISDIR(st.st_mode))
+        snprintf(buf, len, " (%s is not a directory)", dir);
+    else
+        return "";
+    return buf;
+}
+
 dk_db *dk_db_open(const char *url, dk_err *err)
 {
     const dk__db_engine *engine;
@@ -182,9 +216,18 @@ dk_db *dk_db_open(const char *url, dk_err *err)
     } else if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
         engine = &dk__db_pg;
     } else {
-        dk_err_set(err, DK_EINVAL,
-                   "unsupported database URL (expected sqlite:PATH, sqlite::memory: or "
-                   "postgres://...)");
+        char shown[300];
+        url_for_message(url, shown, sizeof(shown));
+        if (strstr(url, "://") == NULL && url[0] != '\0')
+            dk_err_set(err, DK_EINVAL,
+                       "unsupported database URL '%s': did you mean sqlite:%s? (URLs are "
+                       "sqlite:PATH, sqlite::memory: or postgres://...)",
+                       shown, shown);
+        else
+            dk_err_set(err, DK_EINVAL,
+                       "unsupported database URL '%s' (expected sqlite:PATH, sqlite::memory: or "
+                       "postgres://...)",
+                       shown);
         return NULL;
     }
 
@@ -223,7 +266,23 @@ dk_db *dk_db_open(const char *url, dk_err *err)
     void *conn = NULL;
     int rc = engine->connect(db->cfg, &conn);
     if (rc != 0) {
-        dk_err_set(err, rc, "cannot open database: %s", tls_errmsg);
+        char shown[300], hint[600];
+        url_for_message(url, shown, sizeof(shown));
+        /* libpq's messages span lines ("...failed: refused\n\tIs the server
+         * running..."): one line. */
+        char *w = tls_errmsg;
+        for (const char *c = tls_errmsg; *c; c++) {
+            bool space = *c == '\n' || *c == '\t' || *c == ' ';
+            if (!space)
+                *w++ = *c;
+            else if (w > tls_errmsg && w[-1] != ' ')
+                *w++ = ' ';
+        }
+        while (w > tls_errmsg && w[-1] == ' ')
+            w--;
+        *w = '\0';
+        dk_err_set(err, rc, "cannot open database %s: %s%s", shown, tls_errmsg,
+                   engine == &dk__db_sqlite ? sqlite_hint(url, hint, sizeof(hint)) : "");
         goto fail_lock;
     }
     db->idle[db->n_idle++] = conn;

@@ -290,9 +290,8 @@ int dk__plugins_migrate(dk_app *app, dk_err *err)
         dk_err e = {0};
         app->core.db = dk_db_open(app->db_url, &e);
         if (app->core.db == NULL)
-            return dk_err_set(err, e.code < 0 ? e.code : DK_EUNAVAILABLE,
-                              "cannot open the database: %s",
-                              e.message[0] ? e.message : "unknown error");
+            return dk_err_set(err, e.code < 0 ? e.code : DK_EUNAVAILABLE, "%s",
+                              e.message[0] ? e.message : "cannot open the database");
         dk__db_set_pool_size(app->core.db, app->opts.db_pool);
         if (m != NULL)
             m->own_db = true;

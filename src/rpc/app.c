@@ -780,8 +780,10 @@ int dk_app_start(dk_app *app, dk_err *err)
                           app->opts.threads > 0 ? app->opts.threads : 1);
     dk_log(app->core.logger, DK_LOG_INFO, "Loaded RPC routes", d);
     char line[160];
-    snprintf(line, sizeof(line), "Server running at %s://%s:%d", app->tls_cert ? "https" : "http",
-             app->host, app->port);
+    bool v6 = strchr(app->host, ':') != NULL; /* an IPv6 literal goes in brackets */
+    snprintf(line, sizeof(line), "Server running at %s://%s%s%s:%d",
+             app->tls_cert ? "https" : "http", v6 ? "[" : "", app->host, v6 ? "]" : "",
+             app->port);
     dk_log(app->core.logger, DK_LOG_INFO, line, NULL);
     return 0;
 }
@@ -858,9 +860,16 @@ int dk_app_run(dk_app *app)
         return 0;
     }
     if (dk_app_start(app, &err) < 0) {
-        dk_log(app->core.logger, DK_LOG_ERROR, err.message, NULL);
-        dk_logger_flush(app->core.logger);
-        fprintf(stderr, "error: start-up failed: %s\n", err.message);
+        /* Once: a JSON log entry for machines reading --log-format json,
+         * otherwise one line on stderr for the person at the terminal. */
+        if (app->opts.log_format == DK_LOG_JSON) {
+            dk_log(app->core.logger, DK_LOG_ERROR, "start-up failed",
+                   json_pack("{s:s}", "error", err.message));
+            dk_logger_flush(app->core.logger);
+        } else {
+            dk_logger_flush(app->core.logger);
+            fprintf(stderr, "error: start-up failed: %s\n", err.message);
+        }
         return 1;
     }
     dk_app_wait(app);

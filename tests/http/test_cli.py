@@ -331,6 +331,32 @@ class TestRoutesAndOpenAPI(unittest.TestCase):
         r = donkey("generate", "openapi", "--server", CONFORMANCE)   # stdout
         self.assertEqual(json.loads(r.stdout)["openapi"], "3.1.0")
 
+    def test_output_errors_exit_non_zero(self):
+        full = os.open("/dev/full", os.O_WRONLY)
+        try:
+            for args in (["routes", "--server", CONFORMANCE, "--json"],
+                         ["routes", "--server", CONFORMANCE],
+                         ["generate", "openapi", "--server", CONFORMANCE], ["help"]):
+                r = subprocess.run([DONKEY] + args, stdout=full, stderr=subprocess.PIPE,
+                                   text=True, timeout=60, env=base_env())
+                self.assertEqual(r.returncode, 1, args)
+                self.assertIn("cannot write the output", r.stderr, args)
+                self.assertEqual(len(r.stderr.strip().split("\n")), 1, r.stderr)
+        finally:
+            os.close(full)
+
+    def test_openapi_out_into_a_missing_directory(self):
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "typo", "openapi.json")
+            r = donkey("generate", "openapi", "--server", CONFORMANCE, "--out", out)
+            one_line_error(self, r, 1)
+            self.assertIn("does not exist", r.stderr)
+            self.assertEqual(os.listdir(d), [])
+            r = donkey("generate", "openapi", "--server", CONFORMANCE, "--out", "openapi.json",
+                       cwd=d)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(os.path.exists(os.path.join(d, "openapi.json")))
+
     def test_generate_client(self):
         with tempfile.TemporaryDirectory() as d:
             out = os.path.join(d, "client")

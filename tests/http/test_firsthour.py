@@ -172,6 +172,76 @@ class TestProbes(unittest.TestCase):
             self.assertEqual(srv.stop(), 0)
 
 
+class TestStartupErrors(unittest.TestCase):
+    def start_fails(self, *args):
+        r = run(CONFORMANCE, "--port", "0", *args)
+        self.assertEqual(r.returncode, 1, r)
+        lines = r.stderr.strip("\n").split("\n")
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertTrue(lines[0].startswith("error: start-up failed: "), lines[0])
+        message = lines[0][len("error: start-up failed: "):]
+        # Printed once: not also as a log line on stdout.
+        self.assertNotIn(message, r.stdout)
+        self.assertNotIn("ERROR", r.stdout)
+        return message, r
+
+    def test_a_path_without_scheme_suggests_sqlite(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "x.db")
+            message, _ = self.start_fails("--db", path)
+            self.assertIn("did you mean sqlite:%s?" % path, message)
+            self.assertFalse(os.path.exists(path))
+
+    def test_database_errors_name_the_path(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "missing", "x.db")
+            message, _ = self.start_fails("--db", "sqlite:" + path)
+            self.assertIn("sqlite:" + path, message)
+            self.assertIn("directory %s does not exist" % os.path.dirname(path), message)
+        port = free_port()
+        message, _ = self.start_fails("--db", "postgres://app:s3cret@127.0.0.1:%d/app" % port)
+        self.assertIn("postgres://app:***@127.0.0.1:%d/app" % port, message)
+        self.assertNotIn("s3cret", message)
+        self.assertNotIn("\n", message)
+
+    def test_json_format_gets_one_log_entry_instead(self):
+        r = run(CONFORMANCE, "--port", "0", "--db", "/nowhere.db", "--log-format", "json")
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr, "")
+        errors = [json.loads(l) for l in r.stdout.splitlines() if '"level":"error"' in l]
+        self.assertEqual(len(errors), 1, r.stdout)
+        self.assertIn("sqlite:/nowhere.db", errors[0]["error"])
+
+    def test_failed_start_says_nothing_about_running_jobs(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        try:
+            r = run(CONFORMANCE, "--port", str(s.getsockname()[1]))
+        finally:
+            s.close()
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("in use", r.stderr)
+        self.assertNotIn("still running", r.stdout + r.stderr)
+
+    def test_ipv6_host_is_printed_in_brackets(self):
+        try:
+            with socket.socket(socket.AF_INET6) as probe:
+                probe.bind(("::1", 0))
+        except OSError:
+            self.skipTest("no IPv6 loopback")
+        srv = Server("--host", "::1", wait=False)
+        try:
+            deadline = time.time() + 15
+            while "Server running" not in srv.output():
+                self.assertIsNone(srv.proc.poll(), srv.output())
+                self.assertLess(time.time(), deadline, srv.output())
+                time.sleep(0.05)
+            self.assertIn("Server running at http://[::1]:%d" % srv.port, srv.output())
+        finally:
+            srv.__exit__(None, None, None)
+
+
 def log_lines(srv, needle):
     return [l for l in srv.output().splitlines() if needle in l]
 
