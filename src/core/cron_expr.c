@@ -92,12 +92,12 @@ static int parse_field(const char *expr, const char *text, size_t len, int field
     for (char *part = strtok_r(buf, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
         const char *p = part;
         int a, b, step = 1;
-        bool whole = false;
+        bool range = false; /* `*` or `a-b`: a step stays inside it */
         if (*p == '*' || (*p == '?' && (field == F_DOM || field == F_DOW))) {
             a = lo;
-            b = field == F_DOW ? 6 : hi;
+            b = field == F_DOW ? 6 : hi; /* 7 would repeat Sunday */
             p++;
-            whole = true;
+            range = true;
         } else {
             if (read_value(&p, field, &a) < 0)
                 goto bad;
@@ -106,9 +106,9 @@ static int parse_field(const char *expr, const char *text, size_t len, int field
                 p++;
                 if (read_value(&p, field, &b) < 0)
                     goto bad;
+                range = true; /* `a-a/s` is just `a` */
             }
         }
-        bool range = whole || b != a;
         if (*p == '/') {
             p++;
             if (read_value(&p, F_SEC, &step) < 0)
@@ -117,7 +117,7 @@ static int parse_field(const char *expr, const char *text, size_t len, int field
                 return dk_err_set(err, DK_EINVAL, "cron '%s': step must be at least 1 in %s '%s'",
                                   expr, fields[field].name, part);
             if (!range)
-                b = field == F_DOW ? 6 : hi; /* "a/s" runs to the field's end */
+                b = hi; /* "a/s" runs to the field's end (day-of-week: to 7 = Sunday) */
         }
         if (*p != '\0')
             goto bad;

@@ -147,6 +147,36 @@ static void test_next_basic(void **state)
                         "2026-01-09T00:00:00.000Z");
 }
 
+/* Issue 16: `a-a/s` is just `a`; day-of-week 7 is Sunday everywhere and `a/s` runs up to 7. */
+static void test_equal_range_step_and_sunday7(void **state)
+{
+    (void)state;
+    /* 2026-01-01 is a Thursday. */
+    assert_string_equal(next_iso("0 0 5-5/2 * *", NULL, "2026-01-05T00:00:00Z"),
+                        "2026-02-05T00:00:00.000Z"); /* not the 7th */
+    assert_string_equal(next_iso("0 3-3/1 * * *", NULL, "2026-01-01T03:00:00Z"),
+                        "2026-01-02T03:00:00.000Z"); /* not 04:00 */
+    assert_string_equal(next_iso("5-5/2 * * * * *", NULL, "2026-01-01T00:00:05Z"),
+                        "2026-01-01T00:01:05.000Z");
+    assert_string_equal(next_iso("0 0 * * 7/1", NULL, "2026-01-01T00:00:00Z"),
+                        "2026-01-04T00:00:00.000Z");
+    assert_string_equal(next_iso("0 0 * * 7/1", NULL, "2026-01-04T00:00:00Z"),
+                        "2026-01-11T00:00:00.000Z");
+    assert_string_equal(next_iso("0 0 * * 7-7", NULL, "2026-01-01T00:00:00Z"),
+                        "2026-01-04T00:00:00.000Z");
+    /* 2/5 = Tuesday and 7 (Sunday). */
+    assert_string_equal(next_iso("0 0 * * 2/5", NULL, "2026-01-01T00:00:00Z"),
+                        "2026-01-04T00:00:00.000Z");
+    assert_string_equal(next_iso("0 0 * * 2/5", NULL, "2026-01-04T00:00:00Z"),
+                        "2026-01-06T00:00:00.000Z");
+    assert_string_equal(next_iso("0 0 * * 2/5", NULL, "2026-01-06T00:00:00Z"),
+                        "2026-01-11T00:00:00.000Z");
+    /* A star still means 0-6: every 2nd day is Sunday, Tuesday, Thursday, Saturday. */
+    assert_string_equal(next_iso("0 0 * * */2", NULL, "2026-01-01T00:00:00Z"),
+                        "2026-01-03T00:00:00.000Z");
+    expect_error("0 0 * * 8/1", "day-of-week value out of range 0-7");
+}
+
 static void test_dom_dow_semantics(void **state)
 {
     (void)state;
@@ -530,6 +560,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_next_basic),
+        cmocka_unit_test(test_equal_range_step_and_sunday7),
         cmocka_unit_test(test_dom_dow_semantics),
         cmocka_unit_test(test_dst_new_york),
         cmocka_unit_test_setup_teardown(test_fires_every_second, setup, teardown),
