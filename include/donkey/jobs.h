@@ -67,7 +67,7 @@ typedef struct dk_jobs_options {
     uint64_t stop_timeout_ms;  /* dk_jobs_stop() grace period; default 30000 */
     /** Lease written to a claimed job (lease_until = start + lease_ms) and
      *  renewed every lease_ms / 3 while this instance holds it. Only used with
-     *  `shared`; default 300000. */
+     *  `shared`; default 30000 (30 s). */
     uint64_t lease_ms;
     /** false (default): this is the only instance using the table, and
      *  dk_jobs_start() returns every `running` job to the queue. true: several

@@ -336,7 +336,7 @@ void dk_jobs_options_init(dk_jobs_options *o)
     o->backoff_base_ms = 1000;
     o->backoff_max_ms = 300000;
     o->stop_timeout_ms = 30000;
-    o->lease_ms = 300000;
+    o->lease_ms = 30000;
     const char *env = getenv("DK_JOBS_BACKOFF_MS");
     if (env != NULL && *env != '\0') {
         char *end;

@@ -746,6 +746,39 @@ static void t_lease_renewed_while_running(void **state)
         sleep_ms(20); /* the abandoned handler finishes on its own */
 }
 
+/* Issue 16: the default lease is 30 s, so a crashed instance's jobs come back
+ * within half a minute. Observed on the claimed row: lease_until is about
+ * 30 s ahead of the wall clock while the job runs. */
+static void t_default_lease_30s(void **state)
+{
+    fixture *f = *state;
+    dk_jobs_options d;
+    dk_jobs_options_init(&d);
+    assert_int_equal(d.lease_ms, 30000);
+    f->o.shared = true; /* lease_ms left at its default */
+    f->o.poll_interval_ms = 50;
+    f->jobs = make_jobs(f);
+    static slow s;
+    memset(&s, 0, sizeof(s));
+    s.ms = 800;
+    dk_jobs_register(f->jobs, "long", h_slow, &s, NULL);
+    assert_int_equal(dk_jobs_start(f->jobs, NULL), 0);
+    int64_t id = enqueue(f->jobs, "long", NULL, 0, 0);
+    json_decref(wait_status(f->jobs, id, "running", 2000));
+    json_t *params = json_pack("[I]", (json_int_t)id);
+    json_t *row = NULL;
+    assert_int_equal(
+        dk_db_query_one(f->db, "SELECT lease_until FROM donkey_jobs WHERE id = ?", params, &row),
+        0);
+    json_decref(params);
+    assert_non_null(row);
+    int64_t ahead = (int64_t)jint(row, "lease_until") - dk_wall_ms();
+    json_decref(row);
+    if (ahead < 20000 || ahead > 30000)
+        fail_msg("lease_until is %lld ms ahead, expected about 30000", (long long)ahead);
+    json_decref(wait_status(f->jobs, id, "completed", 5000));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define ALL_TESTS                                                                          \
     {                                                                                      \
@@ -754,7 +787,7 @@ static void t_lease_renewed_while_running(void **state)
             T(t_data_is_copied), T(t_scheduled), T(t_cancel), T(t_list_filters),           \
             T(t_concurrency_limit), T(t_wakeup_latency), T(t_stop_waits), T(t_recovery),   \
             T(t_unknown_handler_at_run), T(t_many), T(t_user_free_once),                   \
-            T(t_lease_renewed_while_running),                                              \
+            T(t_lease_renewed_while_running), T(t_default_lease_30s),                       \
     }
 
 int main(void)
