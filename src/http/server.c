@@ -1127,7 +1127,14 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static int bind_listener(const char *host, int port, dk_err *err, int *out_port)
+/* Binds and listens on host:port. The first listener (`first`) binds without
+ * SO_REUSEPORT, so the bind fails with EADDRINUSE while any other socket (of
+ * this or another process, with or without SO_REUSEPORT) holds the port; only
+ * then is SO_REUSEPORT turned on, before listen(), so that the listeners of the
+ * other HTTP threads (bound afterwards with SO_REUSEPORT) join its group. Linux
+ * checks the flags of the sockets already bound at each bind, so a second
+ * server started later fails on its own first bind. */
+static int bind_listener(const char *host, int port, bool first, dk_err *err, int *out_port)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
@@ -1153,11 +1160,22 @@ static int bind_listener(const char *host, int port, dk_err *err, int *out_port)
         return dk_err_set(err, DK_EIO, "socket: %s", strerror(errno));
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (!first)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, sl) != 0) {
         int e = errno;
         close(fd);
-        return dk_err_set(err, DK_EIO, "cannot listen on %s:%d: %s", host, port, strerror(e));
+        const char *lb = family == AF_INET6 ? "[" : "", *rb = family == AF_INET6 ? "]" : "";
+        if (e == EADDRINUSE)
+            return dk_err_set(err, DK_EIO, "cannot listen on %s%s%s:%d: address already in use",
+                              lb, host, rb, port);
+        return dk_err_set(err, DK_EIO, "cannot listen on %s%s%s:%d: %s", lb, host, rb, port,
+                          strerror(e));
+    }
+    if (first && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+        int e = errno;
+        close(fd);
+        return dk_err_set(err, DK_EIO, "SO_REUSEPORT: %s", strerror(e));
     }
     if (listen(fd, 4096) != 0) {
         int e = errno;
@@ -1230,7 +1248,7 @@ int dk__server_start(dk_app *app, dk_err *err)
         w->index = i;
         w->fd = -1;
         int bound = port;
-        int fd = bind_listener(app->host, port, err, &bound);
+        int fd = bind_listener(app->host, port, i == 0, err, &bound);
         if (fd < 0)
             return fd;
         port = bound;
