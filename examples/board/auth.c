@@ -386,6 +386,11 @@ static int auth_logout(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
     json_decref(params);
     if (rc < 0)
         return dk_fail_code(ctx, rc, "cannot end the session");
+    /* The session's open event streams end with it. */
+    dk_sse *sse = dk_ctx_core(ctx)->sse;
+    const char *session = json_string_value(dk_ctx_get(ctx, "board.sessionHash"));
+    if (sse != NULL && session != NULL)
+        dk_sse_close_session(sse, session);
     rc = set_cookie(ctx, "", 0);
     if (rc < 0)
         return rc;

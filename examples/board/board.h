@@ -18,6 +18,7 @@ typedef struct board_settings {
     int64_t session_ttl_ms;    /* session lifetime */
     int login_limit;           /* log-in attempts per IP and minute */
     int signup_limit;          /* sign-up attempts per IP and minute */
+    int max_streams_per_user;  /* open /boards.live streams per user */
     const char *purge_cron;    /* cron expression of the session purge */
 } board_settings;
 

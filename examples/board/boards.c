@@ -482,13 +482,28 @@ static bool parse_id(const char *text, json_int_t *out)
 
 /* GET /boards.live?board=ID: the board's event stream (channels "board:<id>"
  * and "boards"); without `board`, only "boards" (new boards appear). */
+/* Streams are tied to the user (at most --max-streams-per-user open, more
+ * are refused with 429) and to the session (log-out closes them). */
+static int live_accept(dk_ctx *ctx, dk_request *req, dk_response *res, boards_svc *b,
+                       const char *const *channels, size_t n)
+{
+    dk_sse_accept_options ao = {
+        .identity = dk_ctx_printf(ctx, "user:%lld", (long long)board_user_id(ctx)),
+        .max_per_identity = (size_t)board_cfg.max_streams_per_user,
+        .session = json_string_value(dk_ctx_get(ctx, "board.sessionHash")),
+    };
+    if (ao.identity == NULL)
+        return DK_ENOMEM;
+    return dk_sse_accept_ex(b->sse, ctx, req, res, channels, n, &ao, NULL);
+}
+
 static int boards_live(dk_ctx *ctx, dk_request *req, dk_response *res, void *user)
 {
     boards_svc *b = svc_of(ctx);
     const char *param = dk_request_query_param(req, "board");
     if (param == NULL || *param == '\0') {
         const char *lobby[] = {"boards"};
-        return dk_sse_accept(b->sse, ctx, req, res, lobby, 1, NULL);
+        return live_accept(ctx, req, res, b, lobby, 1);
     }
     json_int_t id;
     if (!parse_id(param, &id))
@@ -501,7 +516,7 @@ static int boards_live(dk_ctx *ctx, dk_request *req, dk_response *res, void *use
     char channel[40];
     snprintf(channel, sizeof(channel), "board:%" JSON_INTEGER_FORMAT, id);
     const char *channels[] = {channel, "boards"};
-    return dk_sse_accept(b->sse, ctx, req, res, channels, 2, NULL);
+    return live_accept(ctx, req, res, b, channels, 2);
 }
 
 /* GET /boards.download?job=ID: the file a finished export wrote. */

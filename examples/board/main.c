@@ -20,6 +20,7 @@ board_settings board_cfg = {
     .session_ttl_ms = INT64_C(7) * 24 * 3600 * 1000,
     .login_limit = 10,
     .signup_limit = 10,
+    .max_streams_per_user = 8,
     .purge_cron = "* * * * *",
 };
 
@@ -29,6 +30,7 @@ static const char board_options[] =
     "  --data-dir DIR        where exports are written (default .)\n"
     "  --login-limit N       log-in attempts per IP and minute (default 10)\n"
     "  --signup-limit N      sign-up attempts per IP and minute (default 10)\n"
+    "  --max-streams-per-user N  open live streams per user (default 8; more get 429)\n"
     "  --session-ttl SECS    session lifetime (default 604800, a week)\n"
     "  --purge-cron EXPR     when expired sessions are purged (default \"* * * * *\")\n";
 
@@ -72,6 +74,8 @@ int main(int argc, char **argv)
             board_cfg.login_limit = (int)n;
         } else if (strcmp(a, "--signup-limit") == 0 && v != NULL && parse_int(v, 0, &n)) {
             board_cfg.signup_limit = (int)n;
+        } else if (strcmp(a, "--max-streams-per-user") == 0 && v != NULL && parse_int(v, 1, &n)) {
+            board_cfg.max_streams_per_user = (int)n;
         } else if (strcmp(a, "--session-ttl") == 0 && v != NULL && parse_int(v, 1, &n)) {
             board_cfg.session_ttl_ms = n * 1000;
         } else if (strcmp(a, "--purge-cron") == 0 && v != NULL) {

@@ -79,6 +79,14 @@ typedef struct dk_sse_options {
     dk_loop *loop;              /* borrowed; runs the heartbeat timer. NULL = no heartbeat */
     dk_logger *logger;          /* borrowed, may be NULL */
     const dk_sse_backend *backend; /* copied; NULL = this process only */
+    /* Added by the security review (docs/sse.md, "Limits"). */
+    size_t replay_max_bytes;    /* frame bytes kept per channel window; default 1 MiB, 0 = no cap */
+    size_t replay_max_total_bytes; /* bytes of all windows together; default 64 MiB, 0 = no cap;
+                                      beyond, the oldest frames of any window go first */
+    bool replay_idle_channels;  /* a broadcast to a channel without subscribers (and without a
+                                   window) creates a window; default false: it is not kept */
+    size_t max_per_identity;    /* streams per identity (dk_sse_accept_ex()) when the accept
+                                   gives no cap; default 0 = no cap */
 } dk_sse_options;
 
 /** Fills `o` with the defaults above. */
@@ -114,6 +122,32 @@ DK_API void dk_sse_shutdown(dk_sse *sse);
  *  max_clients_per_channel; or DK_ENOMEM. Loop thread (inside a raw route). */
 DK_API int dk_sse_accept(dk_sse *sse, dk_ctx *ctx, dk_request *req, dk_response *res,
                          const char *const *channels, size_t n, char out_id[DK_SSE_ID_LEN]);
+
+/** Per-stream options of dk_sse_accept_ex(). Zero-initialise. */
+typedef struct dk_sse_accept_options {
+    const char *identity;    /* who opens the stream, e.g. "user:42" (copied); NULL = nobody */
+    size_t max_per_identity; /* open streams allowed per identity; 0 = the service's
+                                max_per_identity (0 there too: no cap) */
+    const char *session;     /* copied; dk_sse_close_session() ends the streams carrying it */
+} dk_sse_accept_options;
+
+/** dk_sse_accept() with an identity and a session. When the identity already
+ *  has `max_per_identity` open streams, the new one is refused with 429
+ *  TOO_MANY_REQUESTS (details {"limit": n}); the open ones are not touched.
+ *  `ao` may be NULL. Loop thread (inside a raw route). */
+DK_API int dk_sse_accept_ex(dk_sse *sse, dk_ctx *ctx, dk_request *req, dk_response *res,
+                            const char *const *channels, size_t n,
+                            const dk_sse_accept_options *ao, char out_id[DK_SSE_ID_LEN]);
+
+/** Closes every stream opened with this identity / session (e.g. at log-out)
+ *  after its queued bytes are flushed. Returns how many were closed (>= 0),
+ *  DK_EINVAL for NULL or DK_ENOMEM. */
+DK_API int dk_sse_close_identity(dk_sse *sse, const char *identity);
+DK_API int dk_sse_close_session(dk_sse *sse, const char *session);
+
+/** Bytes held by all replay windows together (frames shared with client
+ *  queues are counted once). */
+DK_API size_t dk_sse_replay_bytes(dk_sse *sse);
 
 /** Closes the client's stream and forgets it. Returns 0 or DK_ENOTFOUND. */
 DK_API int dk_sse_remove(dk_sse *sse, const char *client_id);

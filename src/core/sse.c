@@ -51,6 +51,8 @@ struct client {
     uint16_t nmem, capmem;
     bool registered;
     char *last_event_id;
+    char *identity; /* dk_sse_accept_ex(): per-identity cap, dk_sse_close_identity() */
+    char *session;  /* dk_sse_accept_ex(): dk_sse_close_session() */
 };
 
 struct entry {
@@ -63,6 +65,8 @@ struct entry {
 struct ring {
     struct entry *e;
     size_t head, n, cap;
+    size_t bytes;         /* frame bytes held */
+    size_t *total;        /* the service's byte count over every window */
     uint64_t evicted_seq; /* highest sequence number dropped from the window */
 };
 
@@ -98,7 +102,9 @@ struct dk_sse {
     struct client *all;
     struct ring global;
     uint64_t next_client;
-    uint64_t dropped_seq; /* highest sequence number of freed channels */
+    uint64_t dropped_seq; /* highest sequence number of freed channels, and of
+                             events sent to channels that had no window */
+    size_t replay_bytes;  /* frame bytes in every window together */
     uint64_t last_prune;
     /* under send_lock */
     uint64_t seq;
@@ -174,9 +180,20 @@ static char *payload_text(const json_t *data, size_t *len, bool *owned)
 /* ------------------------------------------------------------------ */
 /* Replay windows                                                      */
 
+static size_t frame_len(const dk_buf *frame)
+{
+    size_t len;
+    dk_buf_data(frame, &len);
+    return len;
+}
+
 static void ring_evict(struct ring *r)
 {
     struct entry *e = &r->e[r->head];
+    size_t len = frame_len(e->frame);
+    r->bytes -= len;
+    if (r->total != NULL)
+        *r->total -= len;
     r->evicted_seq = e->seq;
     dk_buf_unref(e->frame);
     r->head = (r->head + 1) % r->cap;
@@ -189,12 +206,43 @@ static void ring_prune(struct ring *r, uint64_t now, uint64_t max_age)
         ring_evict(r);
 }
 
-static void ring_push(struct ring *r, size_t max, uint64_t seq, uint64_t now, dk_buf *frame)
+/* The window whose oldest frame is the oldest of all (NULL when all are
+ * empty). Registry lock held. O(channels): only run over the total cap. */
+static struct ring *oldest_ring(dk_sse *sse)
 {
+    struct ring *best = sse->global.n > 0 ? &sse->global : NULL;
+    for (size_t i = 0; i <= sse->chmask; i++) {
+        for (struct channel *ch = sse->chtab[i]; ch != NULL; ch = ch->hnext) {
+            struct ring *r = &ch->ring;
+            if (r->n > 0 && (best == NULL || r->e[r->head].seq < best->e[best->head].seq))
+                best = r;
+        }
+    }
+    return best;
+}
+
+/* Keeps `frame` in `r` within the count, per-window bytes and total bytes
+ * caps, evicting the oldest frames (of this window, then of all windows for
+ * the total). A frame that cannot fit is not kept: the window records the
+ * gap, so a client resuming across it gets a reset. Registry lock held. */
+static void ring_push(dk_sse *sse, struct ring *r, uint64_t seq, uint64_t now, dk_buf *frame)
+{
+    size_t max = sse->o.replay_max_events, len = frame_len(frame);
+    size_t max_bytes = sse->o.replay_max_bytes, max_total = sse->o.replay_max_total_bytes;
     if (max == 0)
         return;
-    if (r->n == max)
+    if ((max_bytes > 0 && len > max_bytes) || (max_total > 0 && len > max_total)) {
+        r->evicted_seq = seq;
+        return;
+    }
+    while (r->n > 0 && (r->n >= max || (max_bytes > 0 && r->bytes + len > max_bytes)))
         ring_evict(r);
+    while (max_total > 0 && sse->replay_bytes + len > max_total) {
+        struct ring *old = oldest_ring(sse);
+        if (old == NULL)
+            break;
+        ring_evict(old);
+    }
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 8;
         if (cap > max)
@@ -214,6 +262,9 @@ static void ring_push(struct ring *r, size_t max, uint64_t seq, uint64_t now, dk
     }
     r->e[(r->head + r->n) % r->cap] = (struct entry){seq, now, dk_buf_ref(frame)};
     r->n++;
+    r->bytes += len;
+    r->total = &sse->replay_bytes;
+    sse->replay_bytes += len;
 }
 
 static void ring_free(struct ring *r)
@@ -443,6 +494,8 @@ static void client_free(struct client *c)
     dk_stream_unref(c->stream);
     free(c->mem);
     free(c->last_event_id);
+    free(c->identity);
+    free(c->session);
     free(c);
 }
 
@@ -677,13 +730,18 @@ static int deliver_now(dk_sse *sse, const char *channel, const char *event, cons
     if (channel != NULL) {
         uint32_t h = str_hash(channel);
         ch = channel_find(sse, channel, h);
-        if (ch == NULL && sse->o.replay_max_events > 0)
+        /* A channel nobody listens to gets no window unless asked: arbitrary
+         * channel names must not cost memory. Clients that resume across
+         * this event get a reset (dropped_seq). */
+        if (ch == NULL && sse->o.replay_max_events > 0 && sse->o.replay_idle_channels)
             ch = channel_get(sse, channel);
+        else if (ch == NULL && seq > sse->dropped_seq)
+            sse->dropped_seq = seq;
         ring = ch != NULL ? &ch->ring : NULL;
     }
     if (ring != NULL) {
         ring_prune(ring, now, sse->o.replay_max_age_ms);
-        ring_push(ring, sse->o.replay_max_events, seq, now, frame);
+        ring_push(sse, ring, seq, now, frame);
     }
     if (channel == NULL || ch != NULL)
         rc = snapshot(sse, ch, channel == NULL, &k);
@@ -869,6 +927,8 @@ void dk_sse_options_init(dk_sse_options *o)
     o->max_clients_per_channel = 10000;
     o->max_channels_per_client = 64;
     o->auto_ids = true;
+    o->replay_max_bytes = 1024 * 1024;
+    o->replay_max_total_bytes = 64 * 1024 * 1024;
 }
 
 dk_sse *dk_sse_new(const dk_sse_options *opts)
@@ -1079,11 +1139,31 @@ static int replay_collect(dk_sse *sse, const struct client *c, const char *last,
 
 static const char reset_frame[] = "event: reset\ndata: {\"reason\":\"replay_unavailable\"}\n\n";
 
+/* Registered clients opened by `identity`. Registry lock held. O(clients). */
+static size_t identity_count(dk_sse *sse, const char *identity)
+{
+    size_t k = 0;
+    for (struct client *c = sse->all; c != NULL; c = c->next)
+        if (c->registered && c->identity != NULL && strcmp(c->identity, identity) == 0)
+            k++;
+    return k;
+}
+
 int dk_sse_accept(dk_sse *sse, dk_ctx *ctx, dk_request *req, dk_response *res,
                   const char *const *channels, size_t n, char out_id[DK_SSE_ID_LEN])
 {
+    return dk_sse_accept_ex(sse, ctx, req, res, channels, n, NULL, out_id);
+}
+
+int dk_sse_accept_ex(dk_sse *sse, dk_ctx *ctx, dk_request *req, dk_response *res,
+                     const char *const *channels, size_t n, const dk_sse_accept_options *ao,
+                     char out_id[DK_SSE_ID_LEN])
+{
     if (n > 0 && channels == NULL)
         return DK_EINVAL;
+    const char *identity = ao != NULL ? ao->identity : NULL;
+    size_t per_identity = ao != NULL && ao->max_per_identity > 0 ? ao->max_per_identity
+                                                                 : sse->o.max_per_identity;
     for (size_t i = 0; i < n; i++)
         if (!valid_channel(channels[i]))
             return dk_fail(ctx, DK_HTTP_BAD_REQUEST, "Invalid channel name");
@@ -1104,7 +1184,13 @@ int dk_sse_accept(dk_sse *sse, dk_ctx *ctx, dk_request *req, dk_response *res,
     }
     if (last != NULL)
         c->last_event_id = strdup(last);
-    if ((n > 0 && c->mem == NULL) || (last != NULL && c->last_event_id == NULL)) {
+    if (identity != NULL)
+        c->identity = strdup(identity);
+    if (ao != NULL && ao->session != NULL)
+        c->session = strdup(ao->session);
+    if ((n > 0 && c->mem == NULL) || (last != NULL && c->last_event_id == NULL) ||
+        (identity != NULL && c->identity == NULL) ||
+        (ao != NULL && ao->session != NULL && c->session == NULL)) {
         client_free(c);
         return DK_ENOMEM;
     }
@@ -1122,7 +1208,20 @@ int dk_sse_accept(dk_sse *sse, dk_ctx *ctx, dk_request *req, dk_response *res,
             ch->nsubs >= sse->o.max_clients_per_channel)
             full = "Too many SSE clients on this channel";
     }
+    /* Over its own cap, the new stream is refused (the open ones keep
+     * working): an EventSource does not retry a 429, so tabs do not evict
+     * each other in a loop. */
+    bool mine = full == NULL && identity != NULL && per_identity > 0 &&
+                identity_count(sse, identity) >= per_identity;
     pthread_mutex_unlock(&sse->lock);
+    if (mine) {
+        pthread_mutex_unlock(&sse->send_lock);
+        client_free(c);
+        return dk_fail_details(
+            ctx, DK_HTTP_TOO_MANY_REQUESTS,
+            dk_ctx_printf(ctx, "Too many open event streams (at most %zu)", per_identity),
+            json_pack("{s:I}", "limit", (json_int_t)per_identity));
+    }
     if (full != NULL) {
         pthread_mutex_unlock(&sse->send_lock);
         client_free(c);
@@ -1222,6 +1321,59 @@ int dk_sse_remove(dk_sse *sse, const char *client_id)
     dk_stream_close(s);
     dk_stream_unref(s);
     return 0;
+}
+
+/* Closes every registered client whose identity (or session) is `key`. */
+static int close_where(dk_sse *sse, const char *key, bool by_session)
+{
+    if (key == NULL)
+        return DK_EINVAL;
+    dk_stream **s = NULL;
+    size_t k = 0, cap = 0;
+    int rc = 0;
+    pthread_mutex_lock(&sse->lock);
+    for (struct client *c = sse->all; c != NULL; c = c->next) {
+        const char *v = by_session ? c->session : c->identity;
+        if (!c->registered || v == NULL || strcmp(v, key) != 0)
+            continue;
+        if (k == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            dk_stream **p = realloc(s, ncap * sizeof(*p));
+            if (p == NULL) {
+                rc = DK_ENOMEM; /* the ones collected so far are still closed */
+                break;
+            }
+            s = p;
+            cap = ncap;
+        }
+        client_detach(sse, c);
+        s[k++] = dk_stream_ref(c->stream);
+    }
+    pthread_mutex_unlock(&sse->lock);
+    for (size_t i = 0; i < k; i++) {
+        dk_stream_close(s[i]);
+        dk_stream_unref(s[i]);
+    }
+    free(s);
+    return rc < 0 ? rc : (k > INT32_MAX ? INT32_MAX : (int)k);
+}
+
+int dk_sse_close_identity(dk_sse *sse, const char *identity)
+{
+    return close_where(sse, identity, false);
+}
+
+int dk_sse_close_session(dk_sse *sse, const char *session)
+{
+    return close_where(sse, session, true);
+}
+
+size_t dk_sse_replay_bytes(dk_sse *sse)
+{
+    pthread_mutex_lock(&sse->lock);
+    size_t n = sse->replay_bytes;
+    pthread_mutex_unlock(&sse->lock);
+    return n;
 }
 
 int dk_sse_get(dk_sse *sse, const char *client_id, json_t **out)

@@ -190,6 +190,11 @@ int dk__services_new(dk_app *app)
     so.max_clients = (size_t)env_num("DK_SSE_MAX_CLIENTS", so.max_clients);
     so.max_clients_per_channel = (size_t)env_num("DK_SSE_MAX_PER_CHANNEL",
                                                  so.max_clients_per_channel);
+    so.max_per_identity = (size_t)env_num("DK_SSE_MAX_PER_IDENTITY", so.max_per_identity);
+    so.replay_max_bytes = (size_t)env_num("DK_SSE_REPLAY_MAX_BYTES", so.replay_max_bytes);
+    so.replay_max_total_bytes = (size_t)env_num("DK_SSE_REPLAY_TOTAL_BYTES",
+                                                so.replay_max_total_bytes);
+    so.replay_idle_channels = env_num("DK_SSE_REPLAY_IDLE_CHANNELS", 0) != 0;
     if (rd != NULL &&
         dk__redis_sse_backend(rd, &c->sse, (size_t)env_num("DK_SSE_STREAM_MAX", 10000),
                               so.replay_max_age_ms, &hk->sse_be) == 0)

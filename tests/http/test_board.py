@@ -191,6 +191,24 @@ class EventStream:
             self._dechunk()
             self._parse()
 
+    def ended(self, timeout=5):
+        """Whether the server ends the stream (chunked terminator or close) within timeout."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if b"0\r\n\r\n" in self.raw:
+                return True
+            self.sock.settimeout(max(deadline - time.time(), 0.01))
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return True
+            if not data:
+                return True
+            self.raw += data
+        return False
+
     def close(self):
         self.sock.close()
 
@@ -440,6 +458,56 @@ class BoardCases:
         self.assertIn(b"createApiClient", client.body)
         self.assertIn(b"boards.live", client.body)
         self.assertEqual(self.srv.request("GET", "/runtime.js").status, 200)
+
+    # ---- security review (issue 14): streams per user, log-out ends streams ----
+
+    def test_streams_per_user_capped(self):
+        name, cookie = self.signup()
+        streams = []
+        try:
+            for _ in range(8):
+                s = EventStream(self.srv.port, "/boards.live", cookie)
+                streams.append(s)
+                self.assertEqual(s.status, 200)
+            extra = EventStream(self.srv.port, "/boards.live", cookie)
+            streams.append(extra)
+            self.assertEqual(extra.status, 429)
+            # Other users are not affected.
+            _, other = self.signup()
+            s = EventStream(self.srv.port, "/boards.live", other)
+            streams.append(s)
+            self.assertEqual(s.status, 200)
+            # A closed stream frees its place.
+            streams[0].close()
+            deadline = time.time() + 5
+            while True:
+                again = EventStream(self.srv.port, "/boards.live", cookie)
+                streams.append(again)
+                if again.status == 200 or time.time() > deadline:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(again.status, 200)
+        finally:
+            for s in streams:
+                s.close()
+
+    def test_logout_ends_the_sessions_streams(self):
+        name, first = self.signup()
+        r = self.call("auth.login", {"username": name, "password": PASSWORD})
+        second, _ = session_cookie(r)
+        a = EventStream(self.srv.port, "/boards.live", first)
+        b = EventStream(self.srv.port, "/boards.live", second)
+        try:
+            self.assertEqual((a.status, b.status), (200, 200))
+            self.assertEqual(self.call("auth.logout", {}, first).status, 200)
+            self.assertTrue(a.ended(5), "the logged-out session's stream is still open")
+            # The other session's stream lives on and gets events.
+            board = self.call("boards.create", {"name": "after logout"}, second).json
+            got = b.wait_for("board.created", where=lambda d: d.get("boardId") == board["id"])
+            self.assertEqual(got["board"]["name"], "after logout")
+        finally:
+            a.close()
+            b.close()
 
     # ---- security review (issue 14): headers and origin check ----
 

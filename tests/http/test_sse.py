@@ -304,6 +304,7 @@ class SSE(unittest.TestCase):
 
     def test_replay_with_caller_ids_and_two_channels(self):
         a_ch, b_ch = chan(), chan()
+        self.client(a_ch, b_ch)  # someone listens: the channels keep windows
         self.send(a_ch, "x", 1, "k-1")
         self.send(b_ch, "x", 2, "k-2")
         self.send(a_ch, "x", 3, "k-3")
@@ -315,11 +316,23 @@ class SSE(unittest.TestCase):
 
     def test_replay_nothing_missed(self):
         ch = chan()
+        self.client(ch)
         self.send(ch, "x", 1, "only")
         c = self.client(ch, last_event_id="only")
-        self.send(ch, "x", 2, "next", expect=1)
+        self.send(ch, "x", 2, "next", expect=2)
         self.assertTrue(c.wait_for(lambda b: b"next" in b))
         self.assertEqual([e["id"] for e in c.events()], ["next"])
+
+    def test_channel_without_subscribers_keeps_no_window(self):
+        """Issue 14, item 13: broadcasts to a channel nobody listens to are not
+        kept (arbitrary channel names cost no memory); a client resuming
+        across them is told to reload (reset) rather than silently missing them."""
+        ch = chan()
+        self.assertEqual(self.send(ch, "x", 1, "n-1").json, {"clients": 0})
+        self.send(ch, "x", 2, "n-2")
+        c = self.client(ch, last_event_id="n-1")
+        self.assertTrue(c.wait_for(lambda b: b"event: reset" in b))
+        self.assertNotIn(b"n-2", c.body)
 
     def test_replay_unknown_id_sends_reset(self):
         ch = chan()
@@ -487,7 +500,8 @@ class SSEServers(unittest.TestCase):
             fast.close()
 
     def test_large_replay_not_cut_off(self):
-        with Server(env={"DK_SSE_SEND_LIMIT": "65536"}) as srv:
+        # DK_SSE_REPLAY_IDLE_CHANNELS: windows also for channels nobody listens to (asked for).
+        with Server(env={"DK_SSE_SEND_LIMIT": "65536", "DK_SSE_REPLAY_IDLE_CHANNELS": "1"}) as srv:
             first = broadcast(srv, "big", "e", "start").json
             self.assertEqual(first, {"clients": 0})
             for i in range(40):
@@ -499,6 +513,24 @@ class SSEServers(unittest.TestCase):
                 self.assertEqual(broadcast(srv, "big", "e", "next").json, {"clients": 1})
             finally:
                 c.close()
+
+    def test_replay_window_byte_cap(self):
+        with Server(env={"DK_SSE_REPLAY_MAX_BYTES": "50000"}) as srv:
+            w = SSEClient(srv.port, ["capped"])
+            try:
+                for i in range(10):
+                    broadcast(srv, "capped", "e", "z" * 20000, "c-%d" % i)
+                # Only the last two 20 kB frames fit in 50 kB: an old id gets a reset ...
+                old = SSEClient(srv.port, ["capped"], last_event_id="c-1")
+                self.assertTrue(old.wait_for(lambda b: b"event: reset" in b))
+                old.close()
+                # ... one still in the window its replay.
+                new = SSEClient(srv.port, ["capped"], last_event_id="c-8")
+                self.assertTrue(new.wait_for(lambda b: b"id: c-9\n" in b[-25000:], 10))
+                self.assertEqual([e["id"] for e in new.events()], ["c-9"])
+                new.close()
+            finally:
+                w.close()
 
     def test_sigterm_ends_streams_cleanly(self):
         srv = Server(env={"DK_SSE_HEARTBEAT_MS": "200"})

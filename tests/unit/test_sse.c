@@ -415,6 +415,89 @@ static void test_concurrent_broadcasts(void **state)
         fake_free(f[i]);
 }
 
+/* Issue 14, item 13: replay windows are bounded in bytes, per channel and in
+ * total, and a broadcast to a channel nobody listens to keeps no window. */
+static void test_replay_byte_caps_and_idle_channels(void **state)
+{
+    (void)state;
+    char big[1000];
+    memset(big, 'x', sizeof(big));
+
+    dk_sse *sse = dk_sse_new(NULL);
+    assert_non_null(sse);
+    for (int i = 0; i < 2000; i++) {
+        char ch[32];
+        snprintf(ch, sizeof(ch), "nobody-%d", i);
+        assert_int_equal(dk_sse_broadcast_text(sse, ch, "e", big, sizeof(big), NULL), 0);
+    }
+    assert_int_equal(dk_sse_replay_bytes(sse), 0); /* was 2000 windows, ~2 MB */
+    dk_sse_free(sse);
+
+    dk_sse_options o;
+    dk_sse_options_init(&o);
+    o.replay_idle_channels = true;
+    o.replay_max_bytes = 4500;
+    o.replay_max_total_bytes = 20000;
+    sse = dk_sse_new(&o);
+    assert_non_null(sse);
+    for (int i = 0; i < 10; i++)
+        dk_sse_broadcast_text(sse, "one", "e", big, sizeof(big), NULL);
+    size_t one = dk_sse_replay_bytes(sse);
+    assert_true(one > 3000 && one <= 4500); /* 4 frames of ~1 KB fit */
+    for (int i = 0; i < 200; i++) {
+        char ch[32];
+        snprintf(ch, sizeof(ch), "ch-%d", i % 40);
+        dk_sse_broadcast_text(sse, ch, "e", big, sizeof(big), NULL);
+        assert_true(dk_sse_replay_bytes(sse) <= 20000);
+    }
+    assert_true(dk_sse_replay_bytes(sse) > 15000);
+    /* A frame larger than a window is not kept. */
+    char *huge = malloc(5000);
+    memset(huge, 'y', 5000);
+    size_t before = dk_sse_replay_bytes(sse);
+    dk_sse_broadcast_text(sse, "ch-1", "e", huge, 5000, NULL);
+    assert_true(dk_sse_replay_bytes(sse) <= before);
+    free(huge);
+    dk_sse_free(sse);
+}
+
+/* Issue 14, items 2 and 9: streams per identity, closing by identity or session. */
+static void test_identity_cap_and_close(void **state)
+{
+    fixture *fx = *state;
+    const char *ch[] = {"x"};
+    char id[DK_SSE_ID_LEN];
+    fake_req *f[4];
+    dk_sse_accept_options ao = {.identity = "user:1", .max_per_identity = 2, .session = "s1"};
+    for (int i = 0; i < 2; i++) {
+        f[i] = fake_new(fx->app, NULL);
+        ao.session = i == 0 ? "s1" : "s2";
+        assert_int_equal(dk_sse_accept_ex(fx->sse, &f[i]->ctx, &f[i]->req, &f[i]->res, ch, 1,
+                                          &ao, id),
+                         0);
+    }
+    f[2] = fake_new(fx->app, NULL);
+    assert_int_equal(dk_sse_accept_ex(fx->sse, &f[2]->ctx, &f[2]->req, &f[2]->res, ch, 1, &ao,
+                                      id),
+                     DK_EHTTP);
+    assert_int_equal(dk_error_status(f[2]->ctx.error), 429);
+    /* Another identity is not affected. */
+    dk_sse_accept_options other = {.identity = "user:2", .max_per_identity = 2};
+    f[3] = fake_new(fx->app, NULL);
+    assert_int_equal(dk_sse_accept_ex(fx->sse, &f[3]->ctx, &f[3]->req, &f[3]->res, ch, 1,
+                                      &other, id),
+                     0);
+    assert_int_equal(dk_sse_count(fx->sse, "x"), 3);
+    assert_int_equal(dk_sse_close_session(fx->sse, "s1"), 1);
+    assert_int_equal(dk_sse_count(fx->sse, "x"), 2);
+    assert_int_equal(dk_sse_close_identity(fx->sse, "user:1"), 1);
+    assert_int_equal(dk_sse_close_identity(fx->sse, "user:1"), 0);
+    assert_int_equal(dk_sse_count(fx->sse, "x"), 1);
+    assert_int_equal(dk_sse_close_session(fx->sse, NULL), DK_EINVAL);
+    for (int i = 0; i < 4; i++)
+        fake_free(f[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +511,8 @@ int main(void)
         cmocka_unit_test(test_backend_publish_and_remote),
         cmocka_unit_test(test_heartbeat_timer_lifecycle),
         cmocka_unit_test_setup_teardown(test_concurrent_broadcasts, setup, teardown),
+        cmocka_unit_test(test_replay_byte_caps_and_idle_channels),
+        cmocka_unit_test_setup_teardown(test_identity_cap_and_close, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
