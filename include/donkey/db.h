@@ -130,11 +130,17 @@ typedef struct dk_migration {
 } dk_migration;
 
 /** Brings `plugin`'s schema up to date. Creates the tracking table
- *  donkey_migrations(plugin, name, applied_at) if needed, then runs, in
- *  ascending number order, each migration of `migs` (n entries, borrowed) not
- *  yet recorded for `plugin`. Each one runs in its own transaction together
- *  with the insert of its record, named "<number as %03d>_<name>" (e.g.
- *  "001_create_notes"). The first failure rolls that migration back, stops,
+ *  donkey_migrations(plugin, name, applied_at, checksum) if needed (adding
+ *  `checksum` to an older table and filling it for this plugin's recorded
+ *  migrations from their current text), then runs, in ascending number order,
+ *  each migration of `migs` (n entries, borrowed) not yet recorded for
+ *  `plugin`. Each one runs in its own transaction together with the insert of
+ *  its record, named "<number as %03d>_<name>" (e.g. "001_create_notes"), with
+ *  the hex SHA-256 of the text that ran. Before anything runs, DK_EINVAL with
+ *  `err` naming plugin and migration when an applied migration's text no
+ *  longer matches its checksum ("write a new migration instead") or a pending
+ *  one has no SQL statement (only whitespace, comments and semicolons). The
+ *  first failure rolls that migration back, stops,
  *  and returns its code with `err` naming the plugin, the migration and the
  *  database's message; earlier migrations stay applied. Duplicate numbers are
  *  rejected (DK_EINVAL) before anything runs. On PostgreSQL a migration with

@@ -119,23 +119,8 @@ int dk__db_rewrite_placeholders(const char *sql, char **out, int *out_count)
                 }
             }
             rc = dk__buf_append(&b, start, (size_t)(p - start));
-        } else if (p[0] == '-' && p[1] == '-') {
-            while (*p && *p != '\n')
-                p++;
-            rc = dk__buf_append(&b, start, (size_t)(p - start));
-        } else if (p[0] == '/' && p[1] == '*') {
-            int depth = 0; /* PostgreSQL block comments nest */
-            do {
-                if (p[0] == '/' && p[1] == '*') {
-                    depth++;
-                    p += 2;
-                } else if (p[0] == '*' && p[1] == '/') {
-                    depth--;
-                    p += 2;
-                } else {
-                    p++;
-                }
-            } while (*p && depth > 0);
+        } else if (dk__sql_comment_end(p) != p) {
+            p = dk__sql_comment_end(p);
             rc = dk__buf_append(&b, start, (size_t)(p - start));
         } else if (*p == '$' && (p == sql || !ident_char(p[-1])) && dollar_tag_len(p) > 0) {
             size_t tl = dollar_tag_len(p);

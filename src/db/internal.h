@@ -42,6 +42,11 @@ int dk__db_seterr(int code, const char *fmt, ...) __attribute__((format(printf, 
  *  placeholders. DK_ENOMEM otherwise. */
 int dk__db_rewrite_placeholders(const char *sql, char **out, int *out_count);
 
+/** If `p` starts an SQL comment (`--` to the end of the line, or a block
+ *  comment, nested as PostgreSQL allows), returns the first byte after it;
+ *  otherwise `p`. */
+const char *dk__sql_comment_end(const char *p);
+
 /** Sets the most connections `db` opens (the application's --db-pool). An
  *  in-memory SQLite database keeps its single connection. */
 void dk__db_set_pool_size(dk_db *db, int n);

@@ -523,6 +523,37 @@ class TestProject(unittest.TestCase):
             app.stop()
 
 
+    def test_g_migration_empty_then_edited(self):
+        # Issue 16: what `donkey dev` does after `donkey migration new`: the still
+        # empty migration is built in and the app restarts. Start-up refuses it;
+        # once written it is applied; editing it afterwards is a start-up error.
+        if not os.path.exists(os.path.join(self.root, "src", "plugins", "audit.c")):
+            self.skipTest("needs test_f_plugin_and_migrations")
+        r = donkey("migration", "new", "audit", "add_source", cwd=self.root)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        path = os.path.join(self.root, "migrations", "audit", "003_add_source.sql")
+        db = "sqlite:" + os.path.join(self.dir, "checksum.db")
+        binary = os.path.join(self.root, "build", "shop")
+
+        def start_fails(needles):
+            build(self.root)
+            r = subprocess.run([binary, "--port", str(free_port()), "--db", db],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               timeout=30, env=base_env())
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            for n in needles:
+                self.assertIn(n, r.stdout)
+
+        start_fails(["plugin 'audit': migration 003_add_source has no SQL statement"])
+        with open(path, "a") as f:
+            f.write("ALTER TABLE audit_log ADD COLUMN source TEXT;\n")
+        build(self.root)
+        App(binary, "--db", db).stop()
+        with open(path, "a") as f:
+            f.write("ALTER TABLE audit_log ADD COLUMN origin TEXT;\n")
+        start_fails(["plugin 'audit': migration 003_add_source was edited after it was applied",
+                     "write a new migration"])
+
 class TestScaffoldChecks(unittest.TestCase):
     """`plugin new` checks --deps against src/plugins.def, refuses the library's
     names and upper-case deps, and registers with --register; `init .`."""

@@ -493,6 +493,113 @@ static void test_migrations_failure(void **state)
     dk_db_close(db);
 }
 
+/* Issue 16: each applied migration's text is recorded as a SHA-256 checksum;
+ * an applied migration whose text changed is an error naming plugin and
+ * migration, before anything else runs. */
+static void test_migrations_checksum(void **state)
+{
+    backend *b = *state;
+    dk_db *db = open_fresh(b);
+    dk_err err = {0};
+    const dk_migration v1[] = {{1, "create_a", "CREATE TABLE mig_a (x INTEGER NOT NULL)", NULL}};
+    assert_int_equal(dk_db_migrate(db, "notes", v1, 1, NULL, &err), 0);
+    json_t *row = NULL;
+    assert_int_equal(dk_db_query_one(db, "SELECT checksum FROM donkey_migrations", NULL, &row), 0);
+    /* sha256("CREATE TABLE mig_a (x INTEGER NOT NULL)") */
+    assert_string_equal(json_string_value(json_object_get(row, "checksum")),
+                        "5e2ef9fc75af3bdeb520a4381864ce2e6ea7e2e22c87947d7a20106428e7c72f");
+    json_decref(row);
+
+    db = reopen(b, db);
+    /* Edited after it was applied, with a new migration after it: refused,
+     * and the new one does not run either. */
+    const dk_migration edited[] = {
+        {1, "create_a", "CREATE TABLE mig_a (x INTEGER NOT NULL, y TEXT)", NULL},
+        {2, "create_b", "CREATE TABLE mig_b (y TEXT)", NULL},
+    };
+    assert_int_equal(dk_db_migrate(db, "notes", edited, 2, NULL, &err), DK_EINVAL);
+    assert_non_null(strstr(err.message, "plugin 'notes'"));
+    assert_non_null(strstr(err.message, "001_create_a"));
+    assert_non_null(strstr(err.message, "edited after it was applied"));
+    assert_non_null(strstr(err.message, "write a new migration"));
+    assert_false(table_exists(db, "mig_b"));
+    /* The original text still passes. */
+    assert_int_equal(dk_db_migrate(db, "notes", v1, 1, NULL, &err), 0);
+    dk_db_close(db);
+}
+
+/* A migration with nothing but whitespace and comments is refused before
+ * anything runs (under `donkey dev` it would be recorded while still empty). */
+static void test_migrations_empty_refused(void **state)
+{
+    backend *b = *state;
+    dk_db *db = open_fresh(b);
+    dk_err err = {0};
+    const dk_migration migs[] = {
+        {1, "create_a", "CREATE TABLE mig_a (x INTEGER)", NULL},
+        {2, "later", "-- notes 002: later\n-- Example:\n--   ALTER TABLE t ADD c;\n\n"
+                     "/* a /* nested */ block */ ;\n  ",
+         NULL},
+    };
+    assert_int_equal(dk_db_migrate(db, "notes", migs, 2, NULL, &err), DK_EINVAL);
+    assert_non_null(strstr(err.message, "plugin 'notes'"));
+    assert_non_null(strstr(err.message, "002_later"));
+    assert_non_null(strstr(err.message, "no SQL statement"));
+    assert_false(table_exists(db, "mig_a"));
+    assert_int_equal(count_rows(db, "donkey_migrations"), 0);
+    /* A statement after the comments is enough. */
+    const dk_migration filled[] = {
+        {1, "create_a", "CREATE TABLE mig_a (x INTEGER)", NULL},
+        {2, "later", "-- notes 002: later\nINSERT INTO mig_a (x) VALUES (2)", NULL},
+    };
+    assert_int_equal(dk_db_migrate(db, "notes", filled, 2, NULL, &err), 0);
+    assert_int_equal(count_rows(db, "mig_a"), 1);
+    dk_db_close(db);
+}
+
+/* A donkey_migrations table from before checksums is upgraded in place: the
+ * column is added and filled from the current text on the first start; from
+ * then on an edit is detected. */
+static void test_migrations_checksum_upgrade(void **state)
+{
+    backend *b = *state;
+    dk_db *db = open_fresh(b);
+    dk_err err = {0};
+    assert_int_equal(dk_db_exec_script(db, "CREATE TABLE donkey_migrations ("
+                                           " plugin TEXT NOT NULL, name TEXT NOT NULL,"
+                                           " applied_at TEXT NOT NULL,"
+                                           " PRIMARY KEY (plugin, name));"
+                                           "CREATE TABLE mig_a (x INTEGER);"
+                                           "INSERT INTO donkey_migrations VALUES"
+                                           " ('notes', '001_create_a', '2026-01-01T00:00:00Z')"),
+                     0);
+    const dk_migration v1[] = {
+        {1, "create_a", "CREATE TABLE mig_a (x INTEGER)", NULL},
+        {2, "seed_a", "INSERT INTO mig_a (x) VALUES (1)", NULL},
+    };
+    assert_int_equal(dk_db_migrate(db, "notes", v1, 2, NULL, &err), 0);
+    assert_int_equal(count_rows(db, "mig_a"), 1); /* 001 did not run again */
+    json_t *rows = NULL;
+    assert_int_equal(
+        dk_db_query(db, "SELECT name, checksum FROM donkey_migrations ORDER BY name", NULL, &rows),
+        0);
+    assert_int_equal(json_array_size(rows), 2);
+    for (size_t i = 0; i < 2; i++) {
+        const char *sum = json_string_value(json_object_get(json_array_get(rows, i), "checksum"));
+        assert_non_null(sum);
+        assert_int_equal(strlen(sum), 64);
+    }
+    json_decref(rows);
+    db = reopen(b, db);
+    const dk_migration edited[] = {
+        {1, "create_a", "CREATE TABLE mig_a (x BIGINT)", NULL},
+        {2, "seed_a", "INSERT INTO mig_a (x) VALUES (1)", NULL},
+    };
+    assert_int_equal(dk_db_migrate(db, "notes", edited, 2, NULL, &err), DK_EINVAL);
+    assert_non_null(strstr(err.message, "001_create_a"));
+    dk_db_close(db);
+}
+
 /* PostgreSQL: a connection the server drops reports DK_EUNAVAILABLE once and
  * the next call gets a fresh connection; SQLite has nothing to lose. */
 static void test_reconnect(void **state)
@@ -600,6 +707,9 @@ static void test_threads(void **state)
             cmocka_unit_test_prestate(test_migrations_once_and_pending, &(b)),                    \
             cmocka_unit_test_prestate(test_migrations_duplicates, &(b)),                          \
             cmocka_unit_test_prestate(test_migrations_failure, &(b)),                             \
+            cmocka_unit_test_prestate(test_migrations_checksum, &(b)),                            \
+            cmocka_unit_test_prestate(test_migrations_empty_refused, &(b)),                       \
+            cmocka_unit_test_prestate(test_migrations_checksum_upgrade, &(b)),                    \
             cmocka_unit_test_prestate(test_threads, &(b)),                                        \
             cmocka_unit_test_prestate(test_reconnect, &(b)),                                      \
     }

@@ -470,6 +470,54 @@ static void test_migration_sql_per_engine(void **state)
     dk_db_close(mem);
 }
 
+/* Issue 16, the `donkey dev` story: a migration is created empty (comments
+ * only) and the app restarts: start-up refuses it instead of recording it.
+ * Once written it is applied; editing it afterwards is a start-up error that
+ * names plugin and migration and says to write a new migration. Works on the
+ * SQLite file and on PostgreSQL (unit.test_plugin_pg). */
+static void test_migration_empty_then_edited(void **state)
+{
+    char name[64], sql1[128], sql2[128], msg[128];
+    snprintf(name, sizeof(name), "chk%s", suffix);
+    snprintf(sql1, sizeof(sql1), "CREATE TABLE t_%s (id INTEGER PRIMARY KEY)", name);
+    snprintf(sql2, sizeof(sql2), "ALTER TABLE t_%s ADD COLUMN note TEXT", name);
+    const char *empty = "-- new migration\n-- Example:\n--   ALTER TABLE x ADD COLUMN y TEXT;\n";
+    dk_migration v_empty[] = {{1, "create", sql1, NULL}, {2, "add_note", empty, NULL}, {0}};
+    dk_migration v_full[] = {{1, "create", sql1, NULL}, {2, "add_note", sql2, NULL}, {0}};
+    dk_migration v_edit[] = {{1, "create", sql1, NULL}, {2, "add_note", sql1, NULL}, {0}};
+    dk_plugin pe = {.name = name, .migrations = v_empty};
+    dk_plugin pf = {.name = name, .migrations = v_full};
+    dk_plugin px = {.name = name, .migrations = v_edit};
+    const dk_plugin *le[] = {&pe}, *lf[] = {&pf}, *lx[] = {&px};
+
+    dk_err err = {0};
+    dk_harness *h = harness_with_db(le, 1, &err);
+    assert_null(h);
+    snprintf(msg, sizeof(msg), "plugin '%s': migration 002_add_note has no SQL statement", name);
+    if (strstr(err.message, msg) == NULL)
+        fail_msg("expected '%s' in: %s", msg, err.message);
+
+    h = harness_with_db(lf, 1, &err);
+    if (h == NULL)
+        fail_msg("%s", err.message);
+    char q[160];
+    snprintf(q, sizeof(q), "SELECT COUNT(*) AS n FROM t_%s WHERE note IS NULL", name);
+    assert_int_equal(count_rows(dk_harness_db(h), q), 0);
+    dk_harness_free(h);
+
+    memset(&err, 0, sizeof(err));
+    h = harness_with_db(lx, 1, &err);
+    assert_null(h);
+    snprintf(msg, sizeof(msg), "plugin '%s': migration 002_add_note was edited", name);
+    if (strstr(err.message, msg) == NULL || strstr(err.message, "write a new migration") == NULL)
+        fail_msg("expected '%s' in: %s", msg, err.message);
+
+    h = harness_with_db(lf, 1, &err); /* the original text starts again */
+    if (h == NULL)
+        fail_msg("%s", err.message);
+    dk_harness_free(h);
+}
+
 /* ---- custom errors, middleware, kinds over the harness ---- */
 
 typedef struct counter {
@@ -847,6 +895,7 @@ int main(void)
         cmocka_unit_test(test_failing_migration_rolls_back_and_stops),
         cmocka_unit_test(test_migrations_in_dependency_order),
         cmocka_unit_test(test_migration_sql_per_engine),
+        cmocka_unit_test(test_migration_empty_then_edited),
         cmocka_unit_test(test_harness_routes_errors_middleware_kinds),
         cmocka_unit_test(test_cors_over_harness),
         cmocka_unit_test(test_security_headers_over_harness),
