@@ -71,16 +71,22 @@ static const cli_cmd commands[] = {
      "  --json        print the route manifest JSON\n"
      "  -h, --help    show this help\n"},
     {"generate openapi", "write an OpenAPI 3.1 document of the routes", cli_cmd_generate_openapi,
-     "Usage: donkey generate openapi [--server BIN] [--out FILE] [--force]\n"
+     "Usage: donkey generate openapi [--server BIN] [--out FILE] [--url URL]\n"
+     "                               [--license NAME [--license-url URL]] [--force]\n"
      "\n"
      "Writes an OpenAPI 3.1 document: one path /<route name> per route with its\n"
      "methods; typed routes get their input schema as the request body, their output\n"
      "schema as the 200 response, and 400/500 error responses {error, message, details}.\n"
-     "Without --out the document goes to stdout.\n"
+     "Summaries come from dk_route_document() (else the route name); SSE routes are\n"
+     "text/event-stream with their channel parameters. Without --out: stdout.\n"
      "\n"
      "Options:\n"
      "  --server BIN  the application binary (default: build/<project name>)\n"
-     "  --out FILE    write to FILE (refuses to overwrite without --force)\n"
+     "  --out FILE    write to FILE, in an existing directory (refuses to overwrite\n"
+     "                without --force)\n"
+     "  --url URL     servers[0].url (default http://localhost:3000)\n"
+     "  --license NAME, --license-url URL\n"
+     "                info.license (default: none)\n"
      "  --force       overwrite FILE\n"
      "  -h, --help    show this help\n"},
     {"generate client", "write a TypeScript client for the routes", cli_cmd_generate_client,

@@ -255,8 +255,53 @@ static json_t *error_ref(void)
     return json_pack("{s:s}", "$ref", "#/components/schemas/Error");
 }
 
+typedef struct openapi_opts {
+    const char *title;
+    const char *url;         /* servers[0].url */
+    const char *license;     /* info.license.name, NULL: none */
+    const char *license_url; /* info.license.url */
+    json_t *auth;            /* --auth: middleware name -> security scheme object */
+} openapi_opts;
+
+/* --auth "mw=bearer,session=cookie:sid": which middleware authenticates and
+ * how, as OpenAPI security schemes keyed by middleware name. NULL after one
+ * error line. */
+static json_t *parse_auth(const char *cmd, const char *spec)
+{
+    json_t *map = json_object();
+    char buf[1024];
+    snprintf(buf, sizeof(buf), "%s", spec);
+    char *save = NULL;
+    for (char *item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        json_t *scheme = NULL;
+        if (eq != NULL && eq != item) {
+            *eq = '\0';
+            const char *v = eq + 1;
+            if (strcmp(v, "bearer") == 0 || strcmp(v, "basic") == 0)
+                scheme = json_pack("{s:s, s:s}", "type", "http", "scheme", v);
+            else if (strncmp(v, "cookie:", 7) == 0 && v[7] != '\0')
+                scheme = json_pack("{s:s, s:s, s:s}", "type", "apiKey", "in", "cookie", "name",
+                                   v + 7);
+            else if (strncmp(v, "header:", 7) == 0 && v[7] != '\0')
+                scheme = json_pack("{s:s, s:s, s:s}", "type", "apiKey", "in", "header", "name",
+                                   v + 7);
+        }
+        if (scheme == NULL) {
+            json_decref(map);
+            cli_error(CLI_USAGE, cmd,
+                      "--auth takes MIDDLEWARE=SCHEME[,...] with SCHEME bearer, basic, "
+                      "cookie:NAME or header:NAME; got '%s'",
+                      spec);
+            return NULL;
+        }
+        json_object_set_new(map, item, scheme);
+    }
+    return map;
+}
+
 /* One operation of `route` (new reference). */
-static json_t *operation(const json_t *route, const char *method)
+static json_t *operation(const json_t *route, const char *method, const openapi_opts *oo)
 {
     const char *name = json_string_value(json_object_get(route, "name"));
     const char *kind = json_string_value(json_object_get(route, "handler"));
@@ -268,6 +313,12 @@ static json_t *operation(const json_t *route, const char *method)
         snprintf(opid + l, sizeof(opid) - l, ".%s", method);
     }
     json_object_set_new(op, "operationId", json_string(opid));
+    /* summary: the route's own (dk_route_document()), else its name. */
+    const char *summary = json_string_value(json_object_get(route, "summary"));
+    json_object_set_new(op, "summary", json_string(summary ? summary : name));
+    const char *description = json_string_value(json_object_get(route, "description"));
+    if (description != NULL)
+        json_object_set_new(op, "description", json_string(description));
     const char *dot = strrchr(name, '.');
     if (dot != NULL)
         json_object_set_new(op, "tags", json_pack("[s#]", name, (int)(dot - name)));
@@ -275,6 +326,18 @@ static json_t *operation(const json_t *route, const char *method)
     json_t *mw = json_object_get(route, "middleware");
     if (json_array_size(mw) > 0)
         json_object_set(op, "x-donkey-middleware", mw);
+    /* Security: the first middleware named by --auth; otherwise none is
+     * declared (`security: []`: donkey itself asks for no credentials). */
+    const char *auth = NULL;
+    size_t k;
+    json_t *m;
+    json_array_foreach(mw, k, m) {
+        const char *mname = json_string_value(m);
+        if (auth == NULL && mname != NULL && json_object_get(oo->auth, mname) != NULL)
+            auth = mname;
+    }
+    json_object_set_new(op, "security",
+                        auth ? json_pack("[{s:[]}]", auth) : json_array());
 
     json_t *responses = json_object();
     bool typed = kind != NULL && strcmp(kind, "typed") == 0;
@@ -296,6 +359,30 @@ static json_t *operation(const json_t *route, const char *method)
         json_object_set_new(responses, "400",
                             json_response("Bad request: invalid JSON or input validation failed",
                                           error_ref()));
+    } else if (json_is_true(json_object_get(route, "sse"))) {
+        /* A Server-Sent Events stream (the generated client's connect()): GET
+         * /<route>?channel=a&channel=b, resumed with Last-Event-ID. */
+        json_object_set_new(
+            op, "parameters",
+            json_pack("[{s:s, s:s, s:s, s:b, s:s, s:b, s:{s:s, s:{s:s}}},"
+                      " {s:s, s:s, s:s, s:b, s:{s:s}}]",
+                      "name", "channel", "in", "query", "description",
+                      "A channel to subscribe to; repeat the parameter for several", "required",
+                      0, "style", "form", "explode", 1, "schema", "type", "array", "items",
+                      "type", "string",
+                      "name", "Last-Event-ID", "in", "header", "description",
+                      "The last event id seen: events after it are replayed, or a `reset` "
+                      "event is sent when they are no longer kept",
+                      "required", 0, "schema", "type", "string"));
+        json_object_set_new(
+            responses, "200",
+            json_pack("{s:s, s:{s:{s:{s:s}}}}", "description",
+                      "An event stream (`retry:`, then `id:`/`event:`/`data:` frames and "
+                      "heartbeat comments)",
+                      "content", "text/event-stream", "schema", "type", "string"));
+        json_object_set_new(responses, "400", json_response("Bad request", error_ref()));
+        json_object_set_new(responses, "503",
+                            json_response("Too many event-stream clients", error_ref()));
     } else {
         /* Raw and custom kinds answer whatever the handler writes. */
         if (json_is_object(input))
@@ -307,13 +394,16 @@ static json_t *operation(const json_t *route, const char *method)
                                           json_is_object(output) ? json_deep_copy(output) : NULL));
         json_object_set_new(responses, "400", json_response("Bad request", error_ref()));
     }
+    if (auth != NULL)
+        json_object_set_new(responses, "401",
+                            json_response("Missing or invalid credentials", error_ref()));
     json_object_set_new(responses, "500", json_response("Internal server error", error_ref()));
     json_object_set_new(responses, "default", json_response("Error", error_ref()));
     json_object_set_new(op, "responses", responses);
     return op;
 }
 
-static json_t *openapi_doc(const json_t *manifest, const char *title)
+static json_t *openapi_doc(const json_t *manifest, const openapi_opts *oo)
 {
     json_t *paths = json_object();
     size_t i;
@@ -337,10 +427,10 @@ static json_t *openapi_doc(const json_t *manifest, const char *title)
             for (; s[k]; k++)
                 lower[k] = (char)(s[k] >= 'A' && s[k] <= 'Z' ? s[k] + 32 : s[k]);
             lower[k] = '\0';
-            json_object_set_new(item, lower, operation(r, lower));
+            json_object_set_new(item, lower, operation(r, lower, oo));
         }
         if (json_array_size(methods) == 0)
-            json_object_set_new(item, "post", operation(r, "post"));
+            json_object_set_new(item, "post", operation(r, "post", oo));
         json_object_set_new(paths, path, item);
     }
     json_t *error_schema = json_pack(
@@ -348,9 +438,18 @@ static json_t *openapi_doc(const json_t *manifest, const char *title)
         "error", "type", "string", "description", "Error code, e.g. BAD_REQUEST", "message",
         "type", "string", "details", "description", "Extra data (validation issues...)",
         "required", "error", "message");
-    json_t *doc = json_pack("{s:s, s:{s:s, s:s}, s:o, s:{s:{s:o}}}", "openapi", "3.1.0", "info",
-                            "title", title, "version", "0.1.0", "paths", paths, "components",
-                            "schemas", "Error", error_schema);
+    json_t *info = json_pack("{s:s, s:s}", "title", oo->title, "version", "0.1.0");
+    if (oo->license != NULL) {
+        json_t *lic = json_pack("{s:s}", "name", oo->license);
+        if (oo->license_url != NULL)
+            json_object_set_new(lic, "url", json_string(oo->license_url));
+        json_object_set_new(info, "license", lic);
+    }
+    json_t *doc = json_pack("{s:s, s:o, s:[{s:s}], s:o, s:{s:{s:o}}}", "openapi", "3.1.0",
+                            "info", info, "servers", "url", oo->url, "paths", paths,
+                            "components", "schemas", "Error", error_schema);
+    if (json_object_size(oo->auth) > 0)
+        json_object_set(json_object_get(doc, "components"), "securitySchemes", oo->auth);
     json_t *events = json_object_get(manifest, "events");
     if (json_array_size(events) > 0)
         json_object_set(doc, "x-donkey-events", events);
@@ -364,10 +463,16 @@ int cli_cmd_generate_openapi(int argc, char **argv)
 {
     const char *cmd = "generate openapi";
     const char *server = NULL, *out = NULL;
+    openapi_opts oo = {.url = "http://localhost:3000"};
+    const char *auth = NULL;
     bool force = false;
     const cli_opt opts[] = {
         {"--server", CLI_OPT_VALUE, &server},
         {"--out", CLI_OPT_VALUE, &out},
+        {"--url", CLI_OPT_VALUE, &oo.url},
+        {"--license", CLI_OPT_VALUE, &oo.license},
+        {"--license-url", CLI_OPT_VALUE, &oo.license_url},
+        {"--auth", CLI_OPT_VALUE, &auth},
         {"--force", CLI_OPT_FLAG, &force},
         {NULL, 0, NULL},
     };
@@ -379,9 +484,13 @@ int cli_cmd_generate_openapi(int argc, char **argv)
         return rc;
     if (out != NULL && !force && cli_exists(out))
         return cli_error(CLI_FAIL, cmd, "%s already exists (use --force to overwrite)", out);
+    if (auth != NULL && (oo.auth = parse_auth(cmd, auth)) == NULL)
+        return CLI_USAGE;
     json_t *manifest = cli_routes_doc(cmd, server);
-    if (manifest == NULL)
+    if (manifest == NULL) {
+        json_decref(oo.auth);
         return CLI_FAIL;
+    }
     char title[256];
     char root[PATH_MAX], name[128];
     if (server == NULL && cli_project_find(root, sizeof(root), name, sizeof(name)) == 0) {
@@ -390,7 +499,9 @@ int cli_cmd_generate_openapi(int argc, char **argv)
         const char *base = strrchr(server, '/');
         snprintf(title, sizeof(title), "%s", base ? base + 1 : server);
     }
-    json_t *doc = openapi_doc(manifest, title);
+    oo.title = title;
+    json_t *doc = openapi_doc(manifest, &oo);
+    json_decref(oo.auth);
     json_decref(manifest);
     if (doc == NULL)
         return cli_error(CLI_FAIL, cmd, "out of memory");
@@ -437,10 +548,16 @@ int cli_cmd_generate_client(int argc, char **argv)
 {
     const char *cmd = "generate client";
     const char *server = NULL, *out = NULL;
+    openapi_opts oo = {.url = "http://localhost:3000"};
+    const char *auth = NULL;
     bool force = false;
     const cli_opt opts[] = {
         {"--server", CLI_OPT_VALUE, &server},
         {"--out", CLI_OPT_VALUE, &out},
+        {"--url", CLI_OPT_VALUE, &oo.url},
+        {"--license", CLI_OPT_VALUE, &oo.license},
+        {"--license-url", CLI_OPT_VALUE, &oo.license_url},
+        {"--auth", CLI_OPT_VALUE, &auth},
         {"--force", CLI_OPT_FLAG, &force},
         {NULL, 0, NULL},
     };

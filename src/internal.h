@@ -71,6 +71,7 @@ struct dk_route {
     const dk__mw_impl **mw_impl;
     const dk__kind_impl *kind_impl;
     char allow[64]; /* Allow header value */
+    json_t *doc;    /* dk_route_document(): {summary?, description?, sse?}; NULL: none */
 };
 
 struct dk_router {

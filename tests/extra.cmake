@@ -84,3 +84,9 @@ add_test(NAME http.waiting_pg
          WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/http)
 set_tests_properties(http.waiting_pg PROPERTIES TIMEOUT 300 LABELS "http;pg"
   ENVIRONMENT "DK_BUILD_DIR=${CMAKE_BINARY_DIR};DK_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+# OpenAPI: `donkey generate openapi` passes `redocly lint` (recommended rules,
+# no errors); @redocly/cli pinned by tests/openapi/package-lock.json (npm ci).
+if(TARGET donkey_cli)
+  add_test(NAME openapi.lint COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/openapi/run.sh ${CMAKE_BINARY_DIR})
+  set_tests_properties(openapi.lint PROPERTIES TIMEOUT 300 LABELS "openapi;nosan")
+endif()

@@ -70,6 +70,10 @@ int conf_foundation_routes(dk_router *r)
         "\"n\":{\"type\":\"integer\"},\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}},"
         "\"required\":[\"message\",\"n\",\"tags\"]}",
         echo, NULL);
+    rc |= dk_route_document(r, "echo",
+                            &(dk_route_doc){.summary = "Echo a greeting",
+                                            .description = "Answers `hello <name>` with `n` "
+                                                           "and `tags` as given."});
     rc |= dk_route_typed(r, "fail",
                          "{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"integer\"},"
                          "\"message\":{\"type\":\"string\"}},\"required\":[\"status\"]}",

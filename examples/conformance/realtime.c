@@ -53,6 +53,9 @@ static int conf_sse_routes(dk_app *app, dk_router *r)
 {
     int rc = 0;
     rc |= dk_route_raw(r, "sse", DK_METHOD_GET | DK_METHOD_POST, sse_stream, NULL);
+    rc |= dk_route_document(r, "sse",
+                            &(dk_route_doc){.summary = "Event stream of the channels asked for",
+                                            .sse = true});
     rc |= dk_route_typed(
         r, "broadcast",
         "{\"type\":\"object\",\"properties\":{"

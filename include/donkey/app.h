@@ -143,6 +143,22 @@ DK_API int dk_route_custom(dk_router *r, const char *kind, const char *name, uns
                            const char *input_schema, const char *output_schema,
                            const char *config_json, dk_handler_fn fn, void *user);
 
+/** Documentation of a route, for `--routes-json`, `donkey routes` and the
+ *  OpenAPI document (`donkey generate openapi`). Strings are copied. */
+typedef struct dk_route_doc {
+    const char *summary;     /* one line: the operation's OpenAPI summary */
+    const char *description; /* longer text (Markdown), NULL: none */
+    bool sse;                /* a raw route serving Server-Sent Events: documented as
+                                text/event-stream with repeatable `channel` query
+                                parameters and a Last-Event-ID header */
+} dk_route_doc;
+
+/** Documents route `name` (the same short name as when it was defined, on the
+ *  same router, after its definition); a second call replaces the first.
+ *  Returns 0, DK_ENOTFOUND (no such route on this router; recorded as a
+ *  start-up error), DK_EINVAL or DK_ENOMEM. */
+DK_API int dk_route_document(dk_router *r, const char *name, const dk_route_doc *doc);
+
 /* Route accessors (for executors of custom kinds; borrowed, live with the app). */
 DK_API const char *dk_route_name(const dk_route *route);
 DK_API const char *dk_route_kind(const dk_route *route);

@@ -72,6 +72,7 @@ void dk__route_free(dk_route *r)
     dk_schema_free(r->input);
     dk_schema_free(r->output);
     json_decref(r->config);
+    json_decref(r->doc);
     dk__mw_list_free(&r->mw);
     free(r->mw_impl);
     free(r);
@@ -308,6 +309,37 @@ int dk_route_custom(dk_router *r, const char *kind, const char *name, unsigned m
     return add_route(r, route);
 }
 
+int dk_route_document(dk_router *r, const char *name, const dk_route_doc *doc)
+{
+    if (r == NULL || name == NULL || doc == NULL)
+        return DK_EINVAL;
+    char *full = full_name(r, name);
+    if (full == NULL)
+        return DK_ENOMEM;
+    dk_route *route = NULL;
+    for (size_t i = 0; i < r->nroutes && route == NULL; i++)
+        if (strcmp(r->routes[i]->name, full) == 0)
+            route = r->routes[i];
+    if (route == NULL) {
+        router_error(r, "dk_route_document: no route '%s' on this router", full);
+        free(full);
+        return DK_ENOTFOUND;
+    }
+    free(full);
+    json_t *d = json_object();
+    if (d == NULL)
+        return DK_ENOMEM;
+    if (doc->summary != NULL && *doc->summary != '\0')
+        json_object_set_new(d, "summary", json_string(doc->summary));
+    if (doc->description != NULL && *doc->description != '\0')
+        json_object_set_new(d, "description", json_string(doc->description));
+    if (doc->sse)
+        json_object_set_new(d, "sse", json_true());
+    json_decref(route->doc);
+    route->doc = d;
+    return 0;
+}
+
 dk_route *dk__route_clone(const dk_route *src)
 {
     dk_route *r = calloc(1, sizeof(*r));
@@ -317,12 +349,13 @@ dk_route *dk__route_clone(const dk_route *src)
     r->name = strdup(src->name);
     r->kind_name = strdup(src->kind_name);
     r->config = json_deep_copy(src->config);
+    r->doc = src->doc ? json_deep_copy(src->doc) : NULL;
     r->input = src->input ? dk_schema_compile(dk_schema_json(src->input), NULL) : NULL;
     r->output = src->output ? dk_schema_compile(dk_schema_json(src->output), NULL) : NULL;
     memset(&r->mw, 0, sizeof(r->mw));
     r->mw_impl = NULL;
     r->kind_impl = NULL;
-    if (r->name == NULL || r->kind_name == NULL || r->config == NULL ||
+    if (r->name == NULL || r->kind_name == NULL || r->config == NULL || (src->doc && !r->doc) ||
         (src->input && !r->input) || (src->output && !r->output) ||
         dk__mw_list_copy(&r->mw, &src->mw) < 0) {
         dk__route_free(r);
@@ -563,5 +596,7 @@ json_t *dk__route_json(const dk_route *r)
     json_object_set_new(o, "middleware", mw);
     if (json_object_size(r->config) > 0)
         json_object_set(o, "config", r->config);
+    if (r->doc != NULL)
+        json_object_update(o, r->doc); /* summary, description, sse */
     return o;
 }

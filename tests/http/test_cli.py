@@ -331,6 +331,42 @@ class TestRoutesAndOpenAPI(unittest.TestCase):
         r = donkey("generate", "openapi", "--server", CONFORMANCE)   # stdout
         self.assertEqual(json.loads(r.stdout)["openapi"], "3.1.0")
 
+    def test_openapi_summaries_servers_license_security_sse(self):
+        r = donkey("generate", "openapi", "--server", CONFORMANCE, "--url",
+                   "https://api.shop.test", "--license", "MIT", "--license-url",
+                   "https://opensource.org/licenses/MIT", "--auth", "auth=bearer")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["servers"], [{"url": "https://api.shop.test"}])
+        self.assertEqual(doc["info"]["license"],
+                         {"name": "MIT", "url": "https://opensource.org/licenses/MIT"})
+        for path, item in doc["paths"].items():
+            for op in item.values():
+                self.assertTrue(op.get("summary"), (path, op))
+                self.assertIn("security", op)
+        echo = doc["paths"]["/conf.echo"]["post"]
+        self.assertEqual(echo["summary"], "Echo a greeting")        # dk_route_document()
+        self.assertIn("description", echo)
+        self.assertEqual(echo["security"], [])
+        whoami = doc["paths"]["/conf.whoami"]["post"]
+        self.assertEqual(whoami["security"], [{"auth": []}])
+        self.assertIn("401", whoami["responses"])
+        self.assertEqual(doc["components"]["securitySchemes"]["auth"],
+                         {"type": "http", "scheme": "bearer"})
+        sse = doc["paths"]["/conf.sse"]["get"]
+        self.assertEqual(list(sse["responses"]["200"]["content"]), ["text/event-stream"])
+        params = {p["name"]: p for p in sse["parameters"]}
+        self.assertEqual(params["channel"]["in"], "query")
+        self.assertEqual(params["channel"]["schema"]["type"], "array")
+        self.assertTrue(params["channel"]["explode"])
+        self.assertEqual(params["Last-Event-ID"]["in"], "header")
+        # Defaults: a local server URL, no license.
+        doc = json.loads(donkey("generate", "openapi", "--server", CONFORMANCE).stdout)
+        self.assertEqual(doc["servers"], [{"url": "http://localhost:3000"}])
+        self.assertNotIn("license", doc["info"])
+        one_line_error(self, donkey("generate", "openapi", "--server", CONFORMANCE, "--auth",
+                                    "auth=magic"), 2)
+
     def test_output_errors_exit_non_zero(self):
         full = os.open("/dev/full", os.O_WRONLY)
         try:
