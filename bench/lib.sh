@@ -23,7 +23,9 @@ bk_build() {
   cmake --build "$BK_BUILD" -j"$(nproc)" --target conformance donkey_static >"$BK_BUILD/bench-build.log" 2>&1 ||
     { tail -30 "$BK_BUILD/bench-build.log" >&2; return 1; }
   local targets="bench_app sse_client bare_h2o startup_probe"
-  if cmake --build "$BK_BUILD" --target help 2>/dev/null | grep -q bench_app; then
+  # grep reads all of cmake's output (grep -q would exit first and, under
+  # pipefail, fail the pipeline with cmake's SIGPIPE).
+  if cmake --build "$BK_BUILD" --target help 2>/dev/null | grep bench_app >/dev/null; then
     # shellcheck disable=SC2086
     cmake --build "$BK_BUILD" -j"$(nproc)" --target $targets >>"$BK_BUILD/bench-build.log" 2>&1 ||
       { tail -30 "$BK_BUILD/bench-build.log" >&2; return 1; }
@@ -32,13 +34,13 @@ bk_build() {
     # The top-level CMakeLists.txt does not include bench/ (yet): build here.
     BK_BIN=$BK_BUILD/bench-bin
     mkdir -p "$BK_BIN"
-    local pk="libh2o-evloop libuv jansson libpcre2-8 sqlite3 openssl"
+    local pk="libh2o-evloop libuv jansson libpcre2-8 sqlite3 openssl libcurl libsodium"
     pkg-config --exists hiredis && pk="$pk hiredis"
     local cf="-O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter"
     # shellcheck disable=SC2086
     {
       cc $cf -I"$src/include" "$src/bench/app/bench_app.c" "$BK_BUILD/libdonkey.a" \
-        $(pkg-config --libs $pk) -lpthread -lm -ldl -o "$BK_BIN/bench_app" &&
+        $(pkg-config --libs $pk) -lboost_context -lpthread -lm -ldl -o "$BK_BIN/bench_app" &&
       cc $cf "$src/bench/sse_client.c" -o "$BK_BIN/sse_client" &&
       cc $cf "$src/bench/startup_probe.c" -o "$BK_BIN/startup_probe" &&
       cc $cf -DH2O_USE_EPOLL=1 "$src/bench/bare_h2o.c" \

@@ -4,6 +4,10 @@
  *   POST /bench.items {"offset": 0}   typed route behind three trivial
  *                                      middlewares; reads 10 rows from SQLite
  *   POST /bench.echo  (same body and schema as conf.echo)
+ *   POST /bench.pgsleep {}              one `SELECT pg_sleep(0.002)` (a database
+ *                                      2 ms away; PostgreSQL only), bench/realwork
+ *   POST /bench.hash {"password": "..."} Argon2id (libsodium, interactive limits)
+ *                                      through dk_blocking(), bench/realwork
  *
  * The "benchdata" plugin provides the middlewares and a migration that
  * creates and seeds the `items` table.
@@ -22,6 +26,8 @@
 #include <donkey/events.h>
 #include <donkey/jobs.h>
 #include <donkey/plugin.h>
+
+#include <sodium.h>
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -90,6 +96,41 @@ static int items(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
     if (rc != 0)
         return dk_fail_code(ctx, rc, "items");
     *out = json_pack("{s:o}", "items", rows);
+    return *out ? 0 : DK_ENOMEM;
+}
+
+static int pgsleep(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
+{
+    json_t *rows = NULL;
+    int rc = dk_db_query(dk_ctx_core(ctx)->db, "SELECT pg_sleep(0.002) AS slept", NULL, &rows);
+    json_decref(rows);
+    if (rc != 0)
+        return dk_fail_code(ctx, rc, "pg_sleep");
+    *out = json_pack("{s:b}", "ok", 1);
+    return *out ? 0 : DK_ENOMEM;
+}
+
+typedef struct hash_job {
+    const char *password;
+    char out[crypto_pwhash_STRBYTES];
+} hash_job;
+
+static int hash_fn(void *arg)
+{
+    hash_job *j = arg;
+    return crypto_pwhash_str(j->out, j->password, strlen(j->password),
+                             crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                             crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0
+               ? 0
+               : DK_ENOMEM;
+}
+
+static int hash(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
+{
+    hash_job j = {.password = json_string_value(json_object_get(in, "password"))};
+    if (dk_blocking(ctx, hash_fn, &j) != 0)
+        return dk_fail_internal(ctx, "hashing failed");
+    *out = json_pack("{s:s}", "hash", j.out);
     return *out ? 0 : DK_ENOMEM;
 }
 
@@ -252,7 +293,18 @@ int main(int argc, char **argv)
                    "\"offset\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":990,\"default\":0}},"
                    "\"additionalProperties\":false}",
                    NULL, items, NULL);
+    dk_router *w = dk_router_new("bench");
+    dk_route_typed(w, "pgsleep", NULL, NULL, pgsleep, NULL);
+    dk_route_typed(w, "hash",
+                   "{\"type\":\"object\",\"properties\":{\"password\":{\"type\":\"string\","
+                   "\"minLength\":1}},\"required\":[\"password\"]}",
+                   NULL, hash, NULL);
     dk_app_use(app, r);
+    dk_app_use(app, w);
+    if (sodium_init() < 0) {
+        fprintf(stderr, "bench_app: libsodium failed to initialise\n");
+        return 1;
+    }
     if (dk_app_start(app, &err) != 0) {
         fprintf(stderr, "bench_app: %s\n", err.message);
         dk_app_free(app);

@@ -6,6 +6,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 struct dk__pool {
     pthread_mutex_t lock;
@@ -13,6 +16,7 @@ struct dk__pool {
     dk__waiter *head, *tail;
     bool stopping;
     int n;
+    int nice; /* added to the threads' nice value */
     pthread_t *threads;
     char name[12];
 };
@@ -41,6 +45,8 @@ static void *pool_main(void *arg)
     char name[16];
     snprintf(name, sizeof(name), "%s-%d", p->name, index);
     dk__thread_name(name);
+    if (p->nice > 0) /* Linux: per thread; best effort */
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice);
     pthread_mutex_lock(&p->lock);
     for (;;) {
         while (p->head == NULL && !p->stopping)
@@ -60,7 +66,7 @@ static void *pool_main(void *arg)
     return NULL;
 }
 
-dk__pool *dk__pool_new(const char *name, int n)
+dk__pool *dk__pool_new(const char *name, int n, int nice)
 {
     dk__pool *p = calloc(1, sizeof(*p));
     if (p == NULL || n < 1)
@@ -69,6 +75,7 @@ dk__pool *dk__pool_new(const char *name, int n)
     if (p->threads == NULL)
         goto fail;
     snprintf(p->name, sizeof(p->name), "%s", name);
+    p->nice = nice;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     pthread_mutex_lock(&p->lock); /* threads read p->threads/p->n for their names */

@@ -17,8 +17,9 @@
 
 typedef struct dk__pool dk__pool; /* struct dk__pool, also named in internal.h */
 
-/* A pool of `n` threads named "<name>-<i>". NULL when a thread cannot start. */
-dk__pool *dk__pool_new(const char *name, int n);
+/* A pool of `n` threads named "<name>-<i>", running at `nice` (0, or more to
+ * yield the CPU to the HTTP threads). NULL when a thread cannot start. */
+dk__pool *dk__pool_new(const char *name, int n, int nice);
 /* Runs what is queued, then joins the threads and frees the pool. NULL ok. */
 void dk__pool_free(dk__pool *p);
 

@@ -78,7 +78,7 @@ class TestReadme(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout)
         dec = json.JSONDecoder()
         bodies = [dec.raw_decode(x)[0] for x in r.stdout.splitlines() if x.startswith("{")]
-        self.assertEqual(bodies[0], {"greeting": "hello ann"}, r.stdout)
+        self.assertEqual(bodies[0], {"greeting": "hello ann", "loud": "ANN"}, r.stdout)
         self.assertEqual(bodies[1]["error"], "BAD_REQUEST")
         self.assertEqual(bodies[1]["message"], "Validation Failed")
         self.assertEqual(bodies[1]["details"]["issues"][0]["path"], ["name"])
