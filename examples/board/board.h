@@ -19,6 +19,9 @@ typedef struct board_settings {
     int login_limit;           /* log-in attempts per IP and minute */
     int signup_limit;          /* sign-up attempts per IP and minute */
     int max_streams_per_user;  /* open /boards.live streams per user */
+    int max_boards_per_user;   /* boards a user may own */
+    int max_tasks_per_user;    /* tasks a user may have created (deleted ones do not count) */
+    int64_t export_ttl_ms;     /* export files are deleted this long after they were written */
     const char *purge_cron;    /* cron expression of the session purge */
 } board_settings;
 

@@ -6,17 +6,21 @@
  * Every signed-in user sees every board: the board is shared by design. */
 #include "board.h"
 
+#include <donkey/cron.h>
 #include <donkey/db.h>
 #include <donkey/events.h>
 #include <donkey/jobs.h>
 #include <donkey/sse.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 typedef struct boards_svc {
     dk_db *db;
@@ -24,7 +28,9 @@ typedef struct boards_svc {
     dk_events *events;
     dk_sse *sse;   /* the core's, or our own until the core has one */
     dk_jobs *jobs; /* likewise */
+    dk_cron *cron;
     int64_t sub_id, done_id;
+    char purge_id[DK_CRON_ID_SIZE];
     char exports[1024]; /* <data dir>/exports */
 } boards_svc;
 
@@ -63,6 +69,12 @@ static const dk_migration boards_migrations[] = {
      " created_at BIGINT NOT NULL,"
      " updated_at BIGINT NOT NULL);"
      "CREATE INDEX board_tasks_board ON board_tasks(board_id);"},
+    /* The per-user quotas count by owner and by creator. */
+    {2, "quota_indexes",
+     "CREATE INDEX board_boards_owner ON board_boards(owner_id);"
+     "CREATE INDEX board_tasks_creator ON board_tasks(created_by);",
+     "CREATE INDEX board_boards_owner ON board_boards(owner_id);"
+     "CREATE INDEX board_tasks_creator ON board_tasks(created_by);"},
     {0},
 };
 
@@ -187,6 +199,34 @@ static int export_done(const char *event, const json_t *data, void *user)
     return 0;
 }
 
+/* Cron: deletes export files (and leftover temporaries) older than
+ * --export-ttl; a later download of one answers 404. */
+static int purge_exports(const char *name, void *user)
+{
+    boards_svc *b = user;
+    DIR *d = opendir(b->exports);
+    if (d == NULL)
+        return 0;
+    time_t cutoff = time(NULL) - (time_t)(board_cfg.export_ttl_ms / 1000);
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "board-", 6) != 0 || strstr(e->d_name, ".json") == NULL)
+            continue;
+        char path[1400];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/%s", b->exports, e->d_name);
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime <= cutoff &&
+            unlink(path) == 0)
+            removed++;
+    }
+    closedir(d);
+    if (removed > 0)
+        dk_log(b->log, DK_LOG_INFO, "Deleted old export files",
+               json_pack("{s:i}", "deleted", removed));
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Plugin life cycle                                                   */
 
@@ -224,8 +264,9 @@ static int boards_create(dk_plugin_ctx *p, void **out, dk_err *err)
      * the plugins are initialised. */
     b->sse = core->sse;
     b->jobs = core->jobs;
-    if (b->sse == NULL || b->jobs == NULL) {
-        const char *missing = b->sse == NULL ? "SSE" : "jobs";
+    b->cron = core->cron;
+    if (b->sse == NULL || b->jobs == NULL || b->cron == NULL) {
+        const char *missing = b->sse == NULL ? "SSE" : b->jobs == NULL ? "jobs" : "cron";
         free(b);
         return dk_err_set(err, DK_ESTATE, "boards: the application has no %s service", missing);
     }
@@ -243,7 +284,10 @@ static int boards_init(dk_plugin_ctx *p, void *service, dk_err *err)
     if (b->sub_id < 0)
         return (int)b->sub_id;
     b->done_id = dk_events_on(b->events, "job.board.export.completed", export_done, b, NULL);
-    return b->done_id < 0 ? (int)b->done_id : 0;
+    if (b->done_id < 0)
+        return (int)b->done_id;
+    return dk_cron_schedule(b->cron, "boards.purgeExports", board_cfg.purge_cron, purge_exports,
+                            b, NULL, NULL, b->purge_id, err);
 }
 
 static void boards_teardown(dk_plugin_ctx *p, void *service)
@@ -254,6 +298,9 @@ static void boards_teardown(dk_plugin_ctx *p, void *service)
     if (b->done_id > 0)
         dk_events_off(b->events, b->done_id);
     b->sub_id = b->done_id = 0;
+    if (b->purge_id[0] != '\0')
+        dk_cron_unschedule(b->cron, b->purge_id);
+    b->purge_id[0] = '\0';
 }
 
 static void boards_destroy(dk_plugin_ctx *p, void *service)
@@ -316,38 +363,67 @@ static int task_row(dk_ctx *ctx, boards_svc *b, json_int_t id, json_t **row)
     return rc < 0 ? dk_fail_code(ctx, rc, "task lookup") : 0;
 }
 
-/* {} -> {boards: [...]} */
+/* {limit?, after?} -> {boards: [...], nextCursor}: boards in id order after
+ * the cursor (a board id), one page at a time; nextCursor is null on the
+ * last page. A keyset cursor stays right while boards are added. */
 static int boards_list(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
 {
     boards_svc *b = svc_of(ctx);
+    json_int_t limit = json_integer_value(json_object_get(in, "limit"));
+    json_int_t after = json_integer_value(json_object_get(in, "after"));
     json_t *rows = NULL;
+    /* One row more than asked tells whether another page follows. */
+    json_t *params = json_pack("[I, I]", after, limit + 1);
     int rc = dk_db_query(b->db,
                          "SELECT b.id AS id, b.name AS name, u.username AS owner,"
                          " b.created_at AS \"createdAt\","
                          " (SELECT COUNT(*) FROM board_tasks t WHERE t.board_id = b.id)"
                          " AS \"taskCount\""
                          " FROM board_boards b JOIN board_users u ON u.id = b.owner_id"
-                         " ORDER BY b.id",
-                         NULL, &rows);
+                         " WHERE b.id > ? ORDER BY b.id LIMIT ?",
+                         params, &rows);
+    json_decref(params);
     if (rc < 0)
         return dk_fail_code(ctx, rc, "board list");
-    *out = json_pack("{s:o}", "boards", rows);
+    json_t *next = json_null();
+    if (json_array_size(rows) > (size_t)limit) {
+        json_array_remove(rows, (size_t)limit);
+        next = json_incref(json_object_get(json_array_get(rows, (size_t)limit - 1), "id"));
+    }
+    *out = json_pack("{s:o, s:o}", "boards", rows, "nextCursor", next);
     return *out != NULL ? 0 : DK_ENOMEM;
+}
+
+/* 403 with {"quota", "limit"} when a per-user quota stopped an insert. */
+static int quota_reached(dk_ctx *ctx, const char *what, int limit)
+{
+    return dk_fail_details(ctx, DK_HTTP_FORBIDDEN,
+                           dk_ctx_printf(ctx, "Quota reached: at most %d %s per user", limit, what),
+                           json_pack("{s:s, s:i}", "quota", what, "limit", limit));
 }
 
 /* {name} -> board */
 static int boards_create_route(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
 {
     boards_svc *b = svc_of(ctx);
-    json_t *params = json_pack("[O, I, I]", json_object_get(in, "name"),
-                               (json_int_t)board_user_id(ctx), (json_int_t)dk_wall_ms());
-    int64_t id = 0;
-    int rc = dk_db_exec(b->db, "INSERT INTO board_boards (name, owner_id, created_at) VALUES (?, ?, ?)"
-                    " RETURNING id",
-                        params, NULL, &id);
+    json_int_t uid = (json_int_t)board_user_id(ctx);
+    json_t *params = json_pack("[O, I, I, I, i]", json_object_get(in, "name"), uid,
+                               (json_int_t)dk_wall_ms(), uid, board_cfg.max_boards_per_user);
+    int64_t id = 0, added = 0;
+    /* The count and the insert are one statement, so parallel requests of
+     * one user cannot all pass the check on SQLite; on PostgreSQL (read
+     * committed) they can overshoot by the requests running at once. */
+    int rc = dk_db_exec(b->db,
+                        "INSERT INTO board_boards (name, owner_id, created_at)"
+                        " SELECT CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT)"
+                        " WHERE (SELECT COUNT(*) FROM board_boards WHERE owner_id = ?)"
+                        " < CAST(? AS BIGINT) RETURNING id",
+                        params, &added, &id);
     json_decref(params);
     if (rc < 0)
         return dk_fail_code(ctx, rc, "cannot create the board");
+    if (added == 0)
+        return quota_reached(ctx, "boards", board_cfg.max_boards_per_user);
     rc = board_row(ctx, b, id, out);
     if (rc < 0)
         return rc;
@@ -387,17 +463,23 @@ static int tasks_add(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
         return rc;
     json_decref(brow);
     int64_t now = dk_wall_ms();
-    json_t *params = json_pack("[I, O, O, I, I, I]", board, json_object_get(in, "title"),
-                               json_object_get(in, "column"), (json_int_t)board_user_id(ctx),
-                               (json_int_t)now, (json_int_t)now);
-    int64_t id = 0;
+    json_int_t uid = (json_int_t)board_user_id(ctx);
+    json_t *params = json_pack("[I, O, O, I, I, I, I, i]", board, json_object_get(in, "title"),
+                               json_object_get(in, "column"), uid, (json_int_t)now,
+                               (json_int_t)now, uid, board_cfg.max_tasks_per_user);
+    int64_t id = 0, added = 0;
     rc = dk_db_exec(b->db,
                     "INSERT INTO board_tasks (board_id, title, col, created_by, created_at,"
-                    " updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                    params, NULL, &id);
+                    " updated_at) SELECT CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT),"
+                    " CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT)"
+                    " WHERE (SELECT COUNT(*) FROM board_tasks WHERE created_by = ?)"
+                    " < CAST(? AS BIGINT) RETURNING id",
+                    params, &added, &id);
     json_decref(params);
     if (rc < 0)
         return dk_fail_code(ctx, rc, "cannot add the task");
+    if (added == 0)
+        return quota_reached(ctx, "tasks", board_cfg.max_tasks_per_user);
     rc = task_row(ctx, b, id, out);
     if (rc < 0)
         return rc;
@@ -589,9 +671,15 @@ int board_boards_routes(dk_app *app)
         return DK_ENOMEM;
     rc |= board_router_guards(r);
     rc |= dk_router_use(r, "auth", NULL);
-    rc |= dk_route_typed(r, "list", "{\"type\":\"object\",\"additionalProperties\":false}",
+    rc |= dk_route_typed(r, "list",
+                         "{\"type\":\"object\",\"properties\":{"
+                         "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":200,"
+                         "\"default\":50},"
+                         "\"after\":{\"type\":\"integer\",\"minimum\":0,\"default\":0}},"
+                         "\"additionalProperties\":false}",
                          "{\"type\":\"object\",\"properties\":{\"boards\":{\"type\":\"array\","
-                         "\"items\":" BOARD "}},\"required\":[\"boards\"]}",
+                         "\"items\":" BOARD "},\"nextCursor\":{\"type\":[\"integer\",\"null\"]}},"
+                         "\"required\":[\"boards\",\"nextCursor\"]}",
                          boards_list, NULL);
     rc |= dk_route_typed(r, "create",
                          "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\","

@@ -21,6 +21,9 @@ board_settings board_cfg = {
     .login_limit = 10,
     .signup_limit = 10,
     .max_streams_per_user = 8,
+    .max_boards_per_user = 100,
+    .max_tasks_per_user = 5000,
+    .export_ttl_ms = INT64_C(3600) * 1000,
     .purge_cron = "* * * * *",
 };
 
@@ -31,6 +34,9 @@ static const char board_options[] =
     "  --login-limit N       log-in attempts per IP and minute (default 10)\n"
     "  --signup-limit N      sign-up attempts per IP and minute (default 10)\n"
     "  --max-streams-per-user N  open live streams per user (default 8; more get 429)\n"
+    "  --max-boards-per-user N   boards a user may own (default 100)\n"
+    "  --max-tasks-per-user N    tasks a user may have created (default 5000)\n"
+    "  --export-ttl SECS     export files are deleted after (default 3600)\n"
     "  --session-ttl SECS    session lifetime (default 604800, a week)\n"
     "  --purge-cron EXPR     when expired sessions are purged (default \"* * * * *\")\n";
 
@@ -76,6 +82,12 @@ int main(int argc, char **argv)
             board_cfg.signup_limit = (int)n;
         } else if (strcmp(a, "--max-streams-per-user") == 0 && v != NULL && parse_int(v, 1, &n)) {
             board_cfg.max_streams_per_user = (int)n;
+        } else if (strcmp(a, "--max-boards-per-user") == 0 && v != NULL && parse_int(v, 0, &n)) {
+            board_cfg.max_boards_per_user = (int)n;
+        } else if (strcmp(a, "--max-tasks-per-user") == 0 && v != NULL && parse_int(v, 0, &n)) {
+            board_cfg.max_tasks_per_user = (int)n;
+        } else if (strcmp(a, "--export-ttl") == 0 && v != NULL && parse_int(v, 1, &n)) {
+            board_cfg.export_ttl_ms = n * 1000;
         } else if (strcmp(a, "--session-ttl") == 0 && v != NULL && parse_int(v, 1, &n)) {
             board_cfg.session_ttl_ms = n * 1000;
         } else if (strcmp(a, "--purge-cron") == 0 && v != NULL) {

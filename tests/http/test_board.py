@@ -459,6 +459,33 @@ class BoardCases:
         self.assertIn(b"boards.live", client.body)
         self.assertEqual(self.srv.request("GET", "/runtime.js").status, 200)
 
+    # ---- security review (issue 14): pagination ----
+
+    def test_boards_list_paginated(self):
+        _, ann = self.signup()
+        mine = [self.call("boards.create", {"name": "page %d" % i}, cookie=ann).json["id"]
+                for i in range(5)]
+        seen, after, pages = [], 0, 0
+        while True:
+            r = self.call("boards.list", {"limit": 2, "after": after}, cookie=ann)
+            self.assertEqual(r.status, 200, r)
+            self.assertLessEqual(len(r.json["boards"]), 2)
+            seen += [b["id"] for b in r.json["boards"]]
+            pages += 1
+            after = r.json["nextCursor"]
+            if after is None:
+                break
+            self.assertEqual(after, seen[-1])
+        self.assertEqual(seen, sorted(set(seen)))
+        self.assertTrue(set(mine) <= set(seen))
+        self.assertGreaterEqual(pages, 3)
+        # The default page, and the bounds.
+        first = self.call("boards.list", {}, cookie=ann).json
+        self.assertLessEqual(len(first["boards"]), 50)
+        self.assertEqual(self.call("boards.list", {"limit": 201}, cookie=ann).status, 400)
+        last = self.call("boards.list", {"after": max(seen)}, cookie=ann).json
+        self.assertEqual(last, {"boards": [], "nextCursor": None})
+
     # ---- security review (issue 14): streams per user, log-out ends streams ----
 
     def test_streams_per_user_capped(self):
@@ -593,6 +620,56 @@ class BoardLimitsCases:
             # Sign-up has its own limit.
             self.assertEqual(srv.call("auth.signup", {"username": uname(), "password": PASSWORD})
                              .status, 200)
+
+    def test_quotas(self):
+        with board_server(self.db, self.tmp.name, "--max-boards-per-user", "2",
+                          "--max-tasks-per-user", "3") as srv:
+            def signup():
+                r = srv.call("auth.signup", {"username": uname(), "password": PASSWORD})
+                return {"Cookie": "board_session=" + session_cookie(r)[0]}
+            ann, bob = signup(), signup()
+            boards = [srv.call("boards.create", {"name": "b%d" % i}, headers=ann) for i in range(2)]
+            self.assertEqual([b.status for b in boards], [200, 200])
+            r = srv.call("boards.create", {"name": "one too many"}, headers=ann)
+            self.assertEqual(r.status, 403, r)
+            self.assertEqual(r.json["details"], {"quota": "boards", "limit": 2})
+            self.assertEqual(srv.call("boards.create", {"name": "bob's"}, headers=bob).status, 200)
+            bid = boards[0].json["id"]
+            tasks = [srv.call("tasks.add", {"boardId": bid, "title": "t%d" % i}, headers=ann)
+                     for i in range(3)]
+            self.assertEqual([t.status for t in tasks], [200, 200, 200])
+            r = srv.call("tasks.add", {"boardId": bid, "title": "t3"}, headers=ann)
+            self.assertEqual(r.status, 403, r)
+            self.assertEqual(r.json["details"], {"quota": "tasks", "limit": 3})
+            self.assertEqual(self.db.scalar("SELECT COUNT(*) FROM board_tasks WHERE board_id = %d"
+                                            % bid), 3)
+            # Bob may still add to Ann's board; Ann may again after a delete.
+            self.assertEqual(srv.call("tasks.add", {"boardId": bid, "title": "b"}, headers=bob)
+                             .status, 200)
+            srv.call("tasks.delete", {"id": tasks[0].json["id"]}, headers=ann)
+            self.assertEqual(srv.call("tasks.add", {"boardId": bid, "title": "again"}, headers=ann)
+                             .status, 200)
+
+    def test_old_exports_deleted(self):
+        with board_server(self.db, self.tmp.name, "--export-ttl", "1", "--purge-cron",
+                          "* * * * * *") as srv:
+            r = srv.call("auth.signup", {"username": uname(), "password": PASSWORD})
+            hdr = {"Cookie": "board_session=" + session_cookie(r)[0]}
+            board = srv.call("boards.create", {"name": "old"}, headers=hdr).json
+            job = srv.call("boards.export", {"id": board["id"]}, headers=hdr).json["jobId"]
+            url = "/boards.download?job=%d" % job
+            deadline = time.time() + 20
+            while srv.request("GET", url, headers=hdr).status != 200:
+                self.assertLess(time.time(), deadline, "the export did not finish")
+                time.sleep(0.1)
+            exports = os.path.join(self.tmp.name, "exports")
+            self.assertTrue(os.listdir(exports))
+            deadline = time.time() + 10
+            while os.listdir(exports) and time.time() < deadline:
+                time.sleep(0.2)
+            self.assertEqual(os.listdir(exports), [])
+            r = srv.request("GET", url, headers=hdr)
+            self.assertEqual(r.status, 404, r)
 
     def test_signup_rate_limit(self):
         with board_server(self.db, self.tmp.name, "--signup-limit", "2") as srv:

@@ -96,7 +96,13 @@ async function showApp(user) {
 }
 
 async function loadBoards() {
-  const { boards } = await call(api.boards.list);
+  const boards = [];
+  let after = 0;
+  do { // one page at a time (boards.list is paginated)
+    const page = await call(api.boards.list, { after });
+    boards.push(...page.boards);
+    after = page.nextCursor;
+  } while (after != null);
   state.boards.clear();
   for (const b of boards) state.boards.set(b.id, b);
   renderBoards();
