@@ -49,6 +49,10 @@ typedef struct dk__mw_impl {
     void *user;
 } dk__mw_impl;
 
+/* Why the cors middleware's `config` is refused at start-up (credentials with
+ * "*", "null" or no origin list), or NULL (also when `fn` is not cors). */
+const char *dk__cors_config_error(dk_middleware_fn fn, const json_t *config);
+
 typedef struct dk__kind_impl {
     char *name;
     dk_kind_fn fn;

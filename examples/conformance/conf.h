@@ -7,7 +7,13 @@
 
 typedef struct conf_flags {
     const char *broken_plugins; /* missing|self|cycle */
+    const char *cors_origins;   /* --cors-origins LIST (comma-separated) */
+    bool cors_credentials;      /* --cors-credentials */
 } conf_flags;
+
+/* hardening.c: the cors middleware on the whole conf router, from
+ * --cors-origins / --cors-credentials (issue 14). */
+int conf_use_cors(dk_router *r, const conf_flags *flags);
 
 int conf_foundation_routes(dk_router *r);
 /* plugins.c: confauth, notes, echoKind, broken plugin sets (issue 3). */

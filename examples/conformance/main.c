@@ -18,6 +18,10 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--broken-plugins") == 0 && i + 1 < argc) {
             flags.broken_plugins = argv[++i];
+        } else if (strcmp(argv[i], "--cors-origins") == 0 && i + 1 < argc) {
+            flags.cors_origins = argv[++i];
+        } else if (strcmp(argv[i], "--cors-credentials") == 0) {
+            flags.cors_credentials = true;
         } else {
             fprintf(stderr, "conformance: unknown option '%s'\n", argv[i]);
             return 2;
@@ -29,6 +33,8 @@ int main(int argc, char **argv)
         return 1;
     }
     dk_router *r = dk_router_new("conf");
+    if (r != NULL && (flags.cors_origins != NULL || flags.cors_credentials))
+        conf_use_cors(r, &flags); /* before the routes: middleware is sticky */
     if (r == NULL || conf_foundation_routes(r) != 0 || conf_plugins(app, r, &flags) != 0 ||
         conf_services(app, r) != 0 || conf_realtime(app, r) != 0 || conf_cluster(app, r) != 0 ||
         conf_hardening(app, r) != 0 || conf_waiting(app, r) != 0) {

@@ -124,6 +124,31 @@ static int cors_mw(dk_ctx *ctx, dk_request *req, dk_response *res, const json_t 
     return add_vary_origin(res);
 }
 
+const char *dk__cors_config_error(dk_middleware_fn fn, const json_t *config)
+{
+    if (fn != cors_mw || !json_is_true(json_object_get(config, "credentials")))
+        return NULL;
+    static const char why[] = "\"credentials\": true needs an explicit list of origins "
+                              "(\"*\" or \"null\" would let any site make credentialed requests)";
+    const json_t *o = json_object_get(config, "origins");
+    if (o == NULL)
+        o = json_object_get(config, "origin");
+    if (json_is_string(o))
+        return strcmp(json_string_value(o), "*") == 0 || strcmp(json_string_value(o), "null") == 0
+                   ? why
+                   : NULL;
+    if (!json_is_array(o) || json_array_size(o) == 0)
+        return why;
+    size_t i;
+    const json_t *e;
+    json_array_foreach(o, i, e) {
+        const char *s = json_string_value(e);
+        if (s != NULL && (strcmp(s, "*") == 0 || strcmp(s, "null") == 0))
+            return why;
+    }
+    return NULL;
+}
+
 static const dk_plugin cors_plugin = {
     .name = "cors",
     .version = "1.0.0",

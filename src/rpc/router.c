@@ -543,6 +543,12 @@ int dk__routes_build(dk_app *app, dk_err *err)
                                 r->name, r->mw.items[m].name);
                 break;
             }
+            const char *why = dk__cors_config_error(r->mw_impl[m]->fn, r->mw.items[m].config);
+            if (why != NULL) {
+                rc = dk_err_set(err, DK_EINVAL, "route '%s': middleware '%s': %s", r->name,
+                                r->mw.items[m].name, why);
+                break;
+            }
         }
         if (rc)
             break;

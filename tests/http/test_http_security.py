@@ -4,10 +4,11 @@ of typed routes, trusted proxies, CORS configuration, per-IP connection caps,
 descriptor exhaustion, Secure cookies and HSTS."""
 import json
 import socket
+import subprocess
 import time
 import unittest
 
-from dk import Server
+from dk import CONFORMANCE, Server
 
 
 def exchange(port, data, timeout=5):
@@ -255,6 +256,50 @@ class TrustedProxies(unittest.TestCase):
             # Not from the trusted proxy: ignored.
             self.assertEqual(ip_seen(p, b"X-Real-IP: 198.51.100.9\r\n", source="127.0.0.2"),
                              "127.0.0.2")
+
+
+class Cors(unittest.TestCase):
+    """--cors-origins / --cors-credentials put the cors middleware on the conf
+    router; "*" (or no list) with credentials is refused at start-up."""
+
+    def start_fails(self, *args):
+        p = subprocess.run([CONFORMANCE, "--port", "0", *args], capture_output=True, text=True,
+                           timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        out = p.stdout + p.stderr
+        self.assertIn("credentials", out)
+        self.assertIn("origins", out)
+
+    def test_star_with_credentials_refused_at_start(self):
+        self.start_fails("--cors-origins", "*", "--cors-credentials")
+        self.start_fails("--cors-origins", "http://a.example,*", "--cors-credentials")
+        self.start_fails("--cors-origins", "null", "--cors-credentials")
+        self.start_fails("--cors-credentials")
+
+    def test_explicit_list_with_credentials(self):
+        with Server("--cors-origins", "http://a.example, http://b.example",
+                    "--cors-credentials") as srv:
+            r = srv.call("conf.echo", {"name": "x"}, headers={"Origin": "http://b.example"})
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.headers.get("access-control-allow-origin"), "http://b.example")
+            self.assertEqual(r.headers.get("access-control-allow-credentials"), "true")
+            for origin in ("http://evil.example", "null"):
+                r = srv.call("conf.echo", {"name": "x"}, headers={"Origin": origin})
+                self.assertNotIn("access-control-allow-origin", r.headers)
+                r = srv.request("OPTIONS", "/conf.echo", headers={
+                    "Origin": origin, "Access-Control-Request-Method": "POST"})
+                self.assertEqual(r.status, 403)
+                self.assertNotIn("access-control-allow-origin", r.headers)
+            r = srv.request("OPTIONS", "/conf.echo", headers={
+                "Origin": "http://a.example", "Access-Control-Request-Method": "POST"})
+            self.assertEqual(r.status, 204)
+            self.assertEqual(r.headers.get("access-control-allow-origin"), "http://a.example")
+
+    def test_star_without_credentials(self):
+        with Server("--cors-origins", "*") as srv:
+            r = srv.call("conf.echo", {"name": "x"}, headers={"Origin": "http://any.example"})
+            self.assertEqual(r.headers.get("access-control-allow-origin"), "*")
+            self.assertNotIn("access-control-allow-credentials", r.headers)
 
 
 if __name__ == "__main__":
