@@ -188,7 +188,8 @@ typedef struct dk_app_options {
     int max_headers;           /* default 100 -> 431 */
     uint64_t read_timeout_ms;  /* whole request must arrive within, default 10000 -> 408/close */
     uint64_t idle_timeout_ms;  /* keep-alive idle, default 30000 */
-    int max_connections;       /* default 10000; beyond, new connections are closed */
+    int max_connections;       /* 0 (default): min(10000, RLIMIT_NOFILE - margin) at start;
+                                  beyond -> 503 and close */
     int max_json_depth;        /* default 64 -> 400 */
     size_t max_json_string;    /* longest JSON string accepted, default 1 MiB */
     uint64_t shutdown_grace_ms;/* default 10000 */
@@ -254,7 +255,7 @@ DK_API void dk_app_options_init(dk_app_options *o);
  *  --host H, --log-level L, --log-format F, --tls-cert FILE, --tls-key FILE,
  *  --http2 (off by default); limits, see docs/security.md:
  *  --max-body BYTES, --max-header-bytes BYTES, --max-headers N (1..100),
- *  --max-connections N, --read-timeout DUR, --idle-timeout DUR,
+ *  --max-connections N, --max-connections-per-ip N, --read-timeout DUR, --idle-timeout DUR,
  *  --shutdown-grace DUR, --max-json-depth N, --max-json-string BYTES,
  *  --max-sse-clients N, --max-sse-per-channel N (these two set
  *  DK_SSE_MAX_CLIENTS / DK_SSE_MAX_PER_CHANNEL); BYTES takes a k or m suffix,

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -51,7 +52,20 @@ typedef struct worker {
     h2o_linklist_t streams; /* live streams, loop thread only */
     atomic_bool stop_accepting, close_streams, exit;
     atomic_bool exited;
+    /* Out of descriptors: accepting paused for a moment (loop thread). */
+    h2o_timeout_t accept_pause;
+    h2o_timeout_entry_t accept_pause_entry;
 } worker;
+
+/* Open connections of one client address (max_connections_per_ip). */
+typedef struct ip_count {
+    struct ip_count *next;
+    dk__server *srv;
+    unsigned char addr[16]; /* IPv6, IPv4 mapped */
+    int n;
+} ip_count;
+
+#define IP_BUCKETS 1024
 
 struct dk__server {
     dk_app *app;
@@ -62,6 +76,9 @@ struct dk__server {
     int nworkers;
     int trusted_n;
     atomic_int conns; /* open connections, all workers (max_connections) */
+    pthread_mutex_t ip_lock; /* guards ip_table */
+    ip_count *ip_table[IP_BUCKETS];
+    atomic_int reserve_fd; /* /dev/null, given up to accept-and-refuse at EMFILE */
     atomic_int tasks; /* requests whose handler has not finished (max_waiting) */
     pthread_mutex_t ready_lock;
     pthread_cond_t ready_cond;
@@ -355,7 +372,7 @@ static void on_detached_read(h2o_socket_t *sock, const char *err)
     h2o_buffer_consume(&sock->input, sock->input->size);
 }
 
-static void on_conn_close(void *data);
+static void conn_count_again(h2o_socket_t *old, h2o_socket_t *sock);
 
 /* The connection's socket, or NULL (HTTP/2 streams share one; some
  * connection types have none). */
@@ -381,10 +398,8 @@ static void stream_detach(dk_stream *s)
         close(fd);
         return;
     }
-    dk__server *srv = s->w->srv;
-    atomic_fetch_add(&srv->conns, 1);
-    sock->on_close.cb = on_conn_close;
-    sock->on_close.data = srv;
+    /* The duplicate counts as a connection (of the same client) until closed. */
+    conn_count_again(old, sock);
     sock->data = s;
     atomic_fetch_add(&s->w->inflight, 1); /* drained at shutdown like a request */
     dk_stream_ref(s);
@@ -1017,9 +1032,154 @@ static int on_req(h2o_handler_t *self, h2o_req_t *hreq)
 
 /* ---- workers ---- */
 
+/* ---- connection accounting and accepting ----
+ *
+ * Every accepted connection is counted in srv->conns (max_connections) and,
+ * when max_connections_per_ip is set, under its client address in a small
+ * table shared by all loops. The socket's on_close hook gives both back. */
+
 static void on_conn_close(void *data)
 {
     atomic_fetch_sub(&((dk__server *)data)->conns, 1);
+}
+
+static unsigned ip_hash(const unsigned char a[16])
+{
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ a[i]) * 16777619u;
+    return h & (IP_BUCKETS - 1);
+}
+
+/* The client address of a connection as 16 bytes (IPv4 mapped; zeros if unknown). */
+static void peer_key(int fd, unsigned char out[16])
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    memset(out, 0, 16);
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return;
+    if (ss.ss_family == AF_INET) {
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+    } else if (ss.ss_family == AF_INET6) {
+        memcpy(out, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+    }
+}
+
+/* One more connection from `key`; NULL when that address is at `max` already
+ * (or out of memory). */
+static ip_count *ip_acquire(dk__server *srv, const unsigned char key[16], int max)
+{
+    unsigned b = ip_hash(key);
+    pthread_mutex_lock(&srv->ip_lock);
+    ip_count *c = srv->ip_table[b];
+    while (c != NULL && memcmp(c->addr, key, 16) != 0)
+        c = c->next;
+    if (c == NULL) {
+        c = calloc(1, sizeof(*c));
+        if (c != NULL) {
+            c->srv = srv;
+            memcpy(c->addr, key, 16);
+            c->next = srv->ip_table[b];
+            srv->ip_table[b] = c;
+        }
+    } else if (c->n >= max) {
+        c = NULL;
+    }
+    if (c != NULL)
+        c->n++;
+    pthread_mutex_unlock(&srv->ip_lock);
+    return c;
+}
+
+static void on_conn_close_ip(void *data)
+{
+    ip_count *c = data;
+    dk__server *srv = c->srv;
+    pthread_mutex_lock(&srv->ip_lock);
+    if (--c->n == 0) {
+        ip_count **p = &srv->ip_table[ip_hash(c->addr)];
+        while (*p != c)
+            p = &(*p)->next;
+        *p = c->next;
+        free(c);
+    }
+    pthread_mutex_unlock(&srv->ip_lock);
+    atomic_fetch_sub(&srv->conns, 1);
+}
+
+/* `sock` carries on the connection of `old` (a detached stream). */
+static void conn_count_again(h2o_socket_t *old, h2o_socket_t *sock)
+{
+    dk__server *srv = tl_worker->srv;
+    atomic_fetch_add(&srv->conns, 1);
+    if (old->on_close.cb == on_conn_close_ip) {
+        ip_count *c = old->on_close.data;
+        pthread_mutex_lock(&srv->ip_lock);
+        c->n++;
+        pthread_mutex_unlock(&srv->ip_lock);
+        sock->on_close = old->on_close;
+    } else {
+        sock->on_close.cb = on_conn_close;
+        sock->on_close.data = srv;
+    }
+}
+
+/* The answer to a connection over a limit: a plain 503 (cleartext only; a
+ * TLS client just sees the close). The caller closes the descriptor. */
+static void refuse_conn(dk__server *srv, int fd)
+{
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+                               "Content-Type: text/plain\r\nContent-Length: 20\r\n\r\n"
+                               "too many connections";
+    if (srv->ssl == NULL && send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT))
+        shutdown(fd, SHUT_WR);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+static void resume_accept(h2o_timeout_entry_t *entry)
+{
+    worker *w = H2O_STRUCT_FROM_MEMBER(worker, accept_pause_entry, entry);
+    dk__server *srv = w->srv;
+    if (atomic_load(&srv->reserve_fd) < 0) {
+        int r = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int expected = -1;
+        if (r >= 0 && !atomic_compare_exchange_strong(&srv->reserve_fd, &expected, r))
+            close(r);
+    }
+    if (w->listener != NULL && !atomic_load(&w->stop_accepting))
+        h2o_socket_read_start(w->listener, on_accept);
+}
+
+/* accept4 failed with EMFILE/ENFILE: the listener stays readable, and
+ * polling it again at once would spin. Each waiting client is refused with
+ * the reserve descriptor (closed, the client accepted and refused, reserve
+ * opened again), then the listener is left alone for 100 ms. */
+static void out_of_descriptors(worker *w)
+{
+    dk__server *srv = w->srv;
+    for (int i = 0; i < 64; i++) {
+        int r = atomic_exchange(&srv->reserve_fd, -1);
+        if (r < 0)
+            break; /* another loop holds it; resume_accept opens a new one */
+        close(r);
+        int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            refuse_conn(srv, fd);
+            close(fd);
+        }
+        int again = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int expected = -1;
+        if (again >= 0 && !atomic_compare_exchange_strong(&srv->reserve_fd, &expected, again))
+            close(again);
+        if (fd < 0)
+            break; /* backlog empty, or still no descriptor */
+    }
+    h2o_socket_read_stop(w->listener);
+    if (!h2o_timeout_is_linked(&w->accept_pause_entry))
+        h2o_timeout_link(w->loop, &w->accept_pause, &w->accept_pause_entry);
 }
 
 static void on_accept(h2o_socket_t *listener, const char *err)
@@ -1028,25 +1188,35 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     dk__server *srv = w->srv;
     if (err != NULL)
         return;
+    int max = srv->app->opts.max_connections;
+    int per_ip = srv->app->opts.max_connections_per_ip;
     for (int i = 0; i < 16; i++) {
+        errno = 0;
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (sock == NULL)
+        if (sock == NULL) {
+            if (errno == EMFILE || errno == ENFILE)
+                out_of_descriptors(w);
             return;
+        }
         int fd = h2o_socket_get_fd(sock);
-        int max = srv->app->opts.max_connections;
+        ip_count *c = NULL;
         if (max > 0 && atomic_load(&srv->conns) >= max) {
-            /* Over the limit: a plain 503 (cleartext only), then close. */
-            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
-                                       "Content-Type: text/plain\r\nContent-Length: 20\r\n\r\n"
-                                       "too many connections";
-            if (srv->ssl == NULL && send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT))
-                shutdown(fd, SHUT_WR);
+            refuse_conn(srv, fd);
             h2o_socket_close(sock);
             continue;
         }
+        if (per_ip > 0) {
+            unsigned char key[16];
+            peer_key(fd, key);
+            if ((c = ip_acquire(srv, key, per_ip)) == NULL) {
+                refuse_conn(srv, fd);
+                h2o_socket_close(sock);
+                continue;
+            }
+        }
         atomic_fetch_add(&srv->conns, 1);
-        sock->on_close.cb = on_conn_close;
-        sock->on_close.data = srv;
+        sock->on_close.cb = c != NULL ? on_conn_close_ip : on_conn_close;
+        sock->on_close.data = c != NULL ? (void *)c : (void *)srv;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         h2o_accept(&w->accept_ctx, sock);
@@ -1109,6 +1279,8 @@ static void *worker_main(void *arg)
     w->accept_ctx.hosts = srv->config.hosts;
     w->accept_ctx.ssl_ctx = srv->ssl;
     h2o_linklist_init_anchor(&w->streams);
+    h2o_timeout_init(w->loop, &w->accept_pause, 100);
+    w->accept_pause_entry.cb = resume_accept;
     w->queue = h2o_multithread_create_queue(w->loop);
     h2o_multithread_register_receiver(w->queue, &w->stream_rx, on_stream_messages);
     h2o_multithread_register_receiver(w->queue, &w->control_rx, on_control);
@@ -1210,6 +1382,31 @@ static int setup_tls(dk__server *srv, dk_err *err)
     return 0;
 }
 
+/* max_connections 0: min(10000, the descriptor limit less a margin for the
+ * descriptors that are not connections: loops, listeners, database, files). */
+static void default_max_connections(dk_app *app)
+{
+    if (app->opts.max_connections > 0)
+        return;
+    struct rlimit rl;
+    long lim = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        lim = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1000000 ? 1000000 : (long)rl.rlim_cur;
+    int threads = app->opts.threads > 0 ? app->opts.threads : 1;
+    long margin = 32 + 4L * threads + 3L * (app->opts.db_pool > 0 ? app->opts.db_pool : 1);
+    if (margin > lim / 4)
+        margin = lim / 4;
+    long max = lim - margin;
+    if (max > 10000)
+        max = 10000;
+    if (max < 1)
+        max = 1;
+    app->opts.max_connections = (int)max;
+    char line[128];
+    snprintf(line, sizeof(line), "max_connections %ld (descriptor limit %ld)", max, lim);
+    dk_log(app->core.logger, max < 1000 ? DK_LOG_WARN : DK_LOG_DEBUG, line, NULL);
+}
+
 int dk__server_start(dk_app *app, dk_err *err)
 {
     dk__server *srv = calloc(1, sizeof(*srv));
@@ -1219,6 +1416,9 @@ int dk__server_start(dk_app *app, dk_err *err)
     app->server = srv;
     pthread_mutex_init(&srv->ready_lock, NULL);
     pthread_cond_init(&srv->ready_cond, NULL);
+    pthread_mutex_init(&srv->ip_lock, NULL);
+    atomic_init(&srv->reserve_fd, open("/dev/null", O_RDONLY | O_CLOEXEC));
+    default_max_connections(app);
     h2o_config_init(&srv->config);
     srv->config.max_request_entity_size = app->opts.max_body_bytes;
     /* h2o 2.2 has one HTTP/1 timer for "waiting for a request": it covers the
@@ -1338,6 +1538,9 @@ void dk__server_free(dk_app *app)
             srv->workers[i].fd = -1;
     if (srv->ssl)
         SSL_CTX_free(srv->ssl);
+    int reserve = atomic_exchange(&srv->reserve_fd, -1);
+    if (reserve >= 0)
+        close(reserve);
     app->server = NULL;
     /* srv itself is kept reachable via a static so leak checkers do not
      * report the undisposed h2o contexts. */

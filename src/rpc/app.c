@@ -23,7 +23,7 @@ void dk_app_options_init(dk_app_options *o)
     o->max_headers = 100;
     o->read_timeout_ms = 10000;
     o->idle_timeout_ms = 30000;
-    o->max_connections = 10000;
+    o->max_connections = 0; /* from the descriptor limit at start (dk__server_start) */
     o->max_json_depth = 64;
     o->max_json_string = 1024 * 1024;
     o->shutdown_grace_ms = 10000;
@@ -129,8 +129,11 @@ static const help_row help_rows[] = {
      "total request header size -> 431"},
     {"--max-headers", "N", "DONKEY_MAX_HEADERS", H_INT, F(max_headers), NULL,
      "request headers (1..100) -> 431"},
-    {"--max-connections", "N", "DONKEY_MAX_CONNECTIONS", H_INT, F(max_connections), NULL,
-     "open connections; beyond, new ones are closed"},
+    {"--max-connections", "N", "DONKEY_MAX_CONNECTIONS", H_TEXT, 0,
+     "min(10000, descriptor limit - margin)", "open connections; beyond -> 503 and close"},
+    {"--max-connections-per-ip", "N", "DONKEY_MAX_CONNECTIONS_PER_IP", H_INT,
+     F(max_connections_per_ip), NULL,
+     "open connections per client address; 0 = off (see docs/deployment.md)"},
     {"--max-json-depth", "N", "DONKEY_MAX_JSON_DEPTH", H_INT, F(max_json_depth), NULL,
      "JSON nesting (1..1000) -> 400"},
     {"--max-json-string", "BYTES", "DONKEY_MAX_JSON_STRING", H_BYTES, F(max_json_string), NULL,
@@ -370,6 +373,11 @@ static int parse_args(dk_app_options *o, char **args, int nargs, int *out, int *
             if (parse_int(v, 1, 1000000, &o->max_connections) < 0)
                 return dk_err_set(err, DK_EINVAL, "--max-connections must be 1..1000000, got '%s'",
                                   v);
+        } else if (strcmp(a, "--max-connections-per-ip") == 0) {
+            NEED_VALUE();
+            if (parse_int(v, 0, 1000000, &o->max_connections_per_ip) < 0)
+                return dk_err_set(err, DK_EINVAL,
+                                  "--max-connections-per-ip must be 0..1000000, got '%s'", v);
         } else if (strcmp(a, "--db-pool") == 0) {
             NEED_VALUE();
             if (parse_int(v, 1, 1024, &o->db_pool) < 0)

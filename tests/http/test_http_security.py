@@ -3,12 +3,15 @@ against the conformance app: request framing (smuggling shapes), Content-Type
 of typed routes, trusted proxies, CORS configuration, per-IP connection caps,
 descriptor exhaustion, Secure cookies and HSTS."""
 import json
+import os
+import resource
 import socket
 import subprocess
+import tempfile
 import time
 import unittest
 
-from dk import CONFORMANCE, Server
+from dk import CONFORMANCE, Server, free_port
 
 
 def exchange(port, data, timeout=5):
@@ -300,6 +303,168 @@ class Cors(unittest.TestCase):
             r = srv.call("conf.echo", {"name": "x"}, headers={"Origin": "http://any.example"})
             self.assertEqual(r.headers.get("access-control-allow-origin"), "*")
             self.assertNotIn("access-control-allow-credentials", r.headers)
+
+
+def open_conn(port, path=b"/conf.raw", source="127.0.0.1", timeout=3):
+    """A connection with one request sent; returns (socket, first bytes or b"")."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
+    s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    try:
+        first = s.recv(4096)
+    except socket.timeout:
+        first = b""
+    except ConnectionResetError:
+        first = b"RESET"
+    return s, first
+
+
+def served_again(port, timeout=5):
+    """New connections until one is answered 200 (or `timeout`); its first bytes."""
+    deadline = time.time() + timeout
+    while True:
+        s, first = open_conn(port)
+        s.close()
+        if first.startswith(b"HTTP/1.1 200") or time.time() > deadline:
+            return first
+        time.sleep(0.1)
+
+
+class ConnectionsPerIp(unittest.TestCase):
+    """--max-connections-per-ip: counted across HTTP threads, event streams
+    included; the extra connection gets 503 and is closed."""
+
+    def test_cap_per_client_address(self):
+        with Server("--max-connections-per-ip", "3", "--threads", "2",
+                    env={"DK_SSE_HEARTBEAT_MS": "200"}) as srv:
+            held = []
+            try:
+                # Two keep-alive connections and one event stream from 127.0.0.1.
+                for path in (b"/conf.raw", b"/conf.raw", b"/conf.sse?channel=a"):
+                    s, first = open_conn(srv.port, path)
+                    self.assertTrue(first.startswith(b"HTTP/1.1 200"), first)
+                    held.append(s)
+                s, first = open_conn(srv.port)
+                self.assertTrue(first.startswith(b"HTTP/1.1 503") or first in (b"", b"RESET"), first)
+                if first.startswith(b"HTTP/1.1 503"):
+                    self.assertIn(b"too many connections", first)
+                s.settimeout(3)
+                try:
+                    rest = s.recv(4096)
+                    while rest:
+                        rest = s.recv(4096)
+                except ConnectionResetError:
+                    pass
+                s.close()
+                # Another address is not affected.
+                s, first = open_conn(srv.port, source="127.0.0.2")
+                self.assertTrue(first.startswith(b"HTTP/1.1 200"), first)
+                s.close()
+                # Closing the event stream gives the slot back.
+                held.pop().close()
+                first = served_again(srv.port)
+                self.assertTrue(first.startswith(b"HTTP/1.1 200"), first)
+            finally:
+                for s in held:
+                    s.close()
+
+    def test_off_by_default(self):
+        with Server() as srv:
+            held = [open_conn(srv.port) for _ in range(20)]
+            try:
+                self.assertTrue(all(f.startswith(b"HTTP/1.1 200") for _, f in held))
+            finally:
+                for s, _ in held:
+                    s.close()
+
+
+class LowFdLimit:
+    """The conformance app under RLIMIT_NOFILE = `limit`."""
+
+    def __init__(self, limit, *args):
+        self.port = free_port()
+        self.log = tempfile.TemporaryFile()
+
+        def pre():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+        self.proc = subprocess.Popen([CONFORMANCE, "--port", str(self.port), *args],
+                                     preexec_fn=pre, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.proc.kill()
+        raise RuntimeError("server did not start")
+
+    def cpu_seconds(self):
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def output(self):
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+
+class DescriptorExhaustion(unittest.TestCase):
+    """At the process descriptor limit (below --max-connections) a new client
+    gets 503 or a prompt close, and the server does not spin on accept."""
+
+    def test_no_spin_no_hang_at_fd_limit(self):
+        with LowFdLimit(64, "--max-connections", "1000") as srv:
+            held = []
+            try:
+                for _ in range(80):
+                    s, first = open_conn(srv.port, timeout=2)
+                    held.append(s)
+                    if not first.startswith(b"HTTP/1.1 200"):
+                        break
+                self.assertFalse(first.startswith(b"HTTP/1.1 200"), "never reached the fd limit")
+                # While the descriptors are held: a new client is answered at once...
+                t0 = time.time()
+                s, first = open_conn(srv.port, timeout=2)
+                s.close()
+                self.assertLess(time.time() - t0, 2)
+                self.assertTrue(first.startswith(b"HTTP/1.1 503") or first in (b"RESET",),
+                                first)
+                # ... and the server is idle, not spinning on accept4 -> EMFILE.
+                cpu0 = srv.cpu_seconds()
+                time.sleep(2)
+                self.assertLess(srv.cpu_seconds() - cpu0, 0.4)
+            finally:
+                for s in held:
+                    s.close()
+            # Descriptors free again: served normally.
+            first = served_again(srv.port)
+            self.assertTrue(first.startswith(b"HTTP/1.1 200"), first)
+
+    def test_max_connections_defaults_from_fd_limit(self):
+        # 128 descriptors: margin min(32 + 4 + 24, 128 / 4) = 32, so 96.
+        with LowFdLimit(128) as srv:
+            self.assertIn("max_connections 96 (descriptor limit 128)", srv.output())
+            held = []
+            try:
+                for i in range(96):
+                    s, first = open_conn(srv.port)
+                    held.append(s)
+                    self.assertTrue(first.startswith(b"HTTP/1.1 200"), (i, first))
+                s, first = open_conn(srv.port)
+                held.append(s)
+                self.assertTrue(first.startswith(b"HTTP/1.1 503"), first)
+            finally:
+                for s in held:
+                    s.close()
 
 
 if __name__ == "__main__":
