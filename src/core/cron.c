@@ -10,6 +10,7 @@
 
 #include "donkey/cron.h"
 #include "donkey/loop.h"
+#include "../util/offload.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -626,7 +627,7 @@ int dk_cron_resume(dk_cron *cron, const char *id)
     return 0;
 }
 
-int dk_cron_trigger(dk_cron *cron, const char *id, int *out_result)
+static int cron_trigger(dk_cron *cron, const char *id, int *out_result)
 {
     if (out_result && dk_loop_on_thread(cron->loop))
         return DK_ESTATE;
@@ -663,6 +664,28 @@ int dk_cron_trigger(dk_cron *cron, const char *id, int *out_result)
         *out_result = w.result;
     }
     return 0;
+}
+
+/* Waiting for the body: from a request handler the wait happens on a worker
+ * thread (src/util/offload.h), so the HTTP thread goes on serving. */
+typedef struct trigger_call {
+    dk_cron *cron;
+    const char *id;
+    int *out_result;
+} trigger_call;
+
+static int trigger_run(void *arg)
+{
+    trigger_call *c = arg;
+    return cron_trigger(c->cron, c->id, c->out_result);
+}
+
+int dk_cron_trigger(dk_cron *cron, const char *id, int *out_result)
+{
+    if (out_result == NULL)
+        return cron_trigger(cron, id, NULL);
+    trigger_call c = {cron, id, out_result};
+    return dk__offload(DK__POOL_WORK, trigger_run, &c);
 }
 
 static json_t *time_json(int64_t ms)
