@@ -9,6 +9,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -175,6 +177,121 @@ static void test_pool_offload_from_fiber(void **state)
     pthread_cond_destroy(&t.cond);
 }
 
+/* ---- transactions belong to the request, not to the thread ---- */
+
+typedef struct sched sched;
+typedef struct twaiter {
+    dk__waiter w;
+    dk__fiber *f;
+    struct twaiter *next;
+    sched *s;
+    bool done;
+} twaiter;
+
+struct sched {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    twaiter *ready;
+};
+
+static void twake(dk__waiter *w)
+{
+    twaiter *t = (twaiter *)w;
+    pthread_mutex_lock(&t->s->lock);
+    t->next = t->s->ready;
+    t->s->ready = t;
+    pthread_cond_signal(&t->s->cond);
+    pthread_mutex_unlock(&t->s->lock);
+}
+
+static void trun(twaiter *t, void (*fn)(void *), void *arg)
+{
+    dk__waiter_enter(&t->w);
+    t->done = fn ? dk__fiber_start(t->f, fn, arg) : dk__fiber_resume(t->f);
+    dk__waiter_enter(NULL);
+}
+
+static dk_db *tx_db;
+static atomic_int a_inserted, b_read, b_count = -1;
+
+static int wait_flag(void *arg)
+{
+    atomic_int *flag = arg;
+    for (int i = 0; i < 5000 && atomic_load(flag) == 0; i++)
+        usleep(1000);
+    return 0;
+}
+
+static void fiber_a(void *arg)
+{
+    assert_int_equal(dk_db_begin(tx_db), 0);
+    assert_int_equal(dk_db_exec(tx_db, "INSERT INTO t(v) VALUES ('a')", NULL, NULL, NULL), 0);
+    atomic_store(&a_inserted, 1);
+    dk__offload(DK__POOL_IO, wait_flag, &b_read); /* B runs on this thread meanwhile */
+    assert_int_equal(dk_db_rollback(tx_db), 0);
+}
+
+static void fiber_b(void *arg)
+{
+    dk__offload(DK__POOL_IO, wait_flag, &a_inserted);
+    json_t *row = NULL;
+    assert_int_equal(dk_db_query_one(tx_db, "SELECT count(*) AS n FROM t", NULL, &row), 0);
+    atomic_store(&b_count, (int)json_integer_value(json_object_get(row, "n")));
+    json_decref(row);
+    atomic_store(&b_read, 1);
+    /* Not in A's transaction: a commit here has nothing to end. */
+    assert_int_equal(dk_db_commit(tx_db), DK_ESTATE);
+}
+
+static void test_transactions_belong_to_the_request(void **state)
+{
+    char path[] = "/tmp/dk-test-exec-XXXXXX";
+    int tfd = mkstemp(path);
+    assert_true(tfd >= 0);
+    close(tfd);
+    char url[64];
+    snprintf(url, sizeof(url), "sqlite:%s", path);
+    tx_db = dk_db_open(url, NULL);
+    assert_non_null(tx_db);
+    assert_int_equal(dk_db_exec_script(tx_db, "CREATE TABLE t (v TEXT)"), 0);
+
+    dk__pool *p = dk__pool_new("t-io", 4, 0);
+    sched s = {.ready = NULL};
+    pthread_mutex_init(&s.lock, NULL);
+    pthread_cond_init(&s.cond, NULL);
+    twaiter a = {.w = {.wake = twake, .pools = {p, p}}, .f = dk__fiber_new(0), .s = &s};
+    twaiter b = {.w = {.wake = twake, .pools = {p, p}}, .f = dk__fiber_new(0), .s = &s};
+    /* Both "requests" run on this one thread, as on one HTTP thread. */
+    trun(&a, fiber_a, NULL);
+    trun(&b, fiber_b, NULL);
+    while (!a.done || !b.done) {
+        pthread_mutex_lock(&s.lock);
+        while (s.ready == NULL)
+            pthread_cond_wait(&s.cond, &s.lock);
+        twaiter *t = s.ready;
+        s.ready = t->next;
+        pthread_mutex_unlock(&s.lock);
+        trun(t, NULL, NULL);
+    }
+    /* B did not see A's uncommitted row (it used its own connection), and
+     * A's rollback removed it. */
+    assert_int_equal(atomic_load(&b_count), 0);
+    json_t *row = NULL;
+    assert_int_equal(dk_db_query_one(tx_db, "SELECT count(*) AS n FROM t", NULL, &row), 0);
+    assert_int_equal(json_integer_value(json_object_get(row, "n")), 0);
+    json_decref(row);
+    dk__fiber_free(a.f);
+    dk__fiber_free(b.f);
+    dk__pool_free(p);
+    dk_db_close(tx_db);
+    unlink(path);
+    char wal[80];
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    unlink(wal);
+    snprintf(wal, sizeof(wal), "%s-shm", path);
+    unlink(wal);
+}
+
 /* ---- dk_fetch on the calling thread ---- */
 
 static void *serve_once(void *arg)
@@ -254,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_fibers_interleave),
         cmocka_unit_test(test_blocking_outside_request_calls_directly),
         cmocka_unit_test(test_pool_offload_from_fiber),
+        cmocka_unit_test(test_transactions_belong_to_the_request),
         cmocka_unit_test(test_fetch_on_calling_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
