@@ -21,6 +21,7 @@
 #define DK_TSAN 1
 #endif
 #ifdef DK_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 #ifdef DK_TSAN
@@ -107,6 +108,12 @@ void dk__fiber_free(dk__fiber *f)
         return;
 #ifdef DK_TSAN
     __tsan_destroy_fiber(f->tsan_fiber);
+#endif
+#ifdef DK_ASAN
+    /* The stack's shadow still marks the redzones of frames that ran on it;
+     * whatever is mapped at this address next (a file mapping, say) must not
+     * inherit them. */
+    __asan_unpoison_memory_region(f->map + (f->map_len - f->stack_len), f->stack_len);
 #endif
     munmap(f->map, f->map_len);
     free(f);
