@@ -229,6 +229,7 @@ struct dk_app {
     struct dk__pool *exec_io;   /* database and Redis calls, --db-pool threads */
     struct dk__pool *exec_work; /* dk_blocking(), --workers threads */
     void *fetcher;              /* outbound HTTP thread (src/http/fetch.c), lazily */
+    json_t *redirects;            /* dk_app_redirect(): path -> location; NULL: none */
     double access_rate;           /* opts.access_log resolved (0..1) */
     atomic_uint_fast64_t access_seq; /* requests seen by the sampled request log */
 };

@@ -75,8 +75,26 @@ static const dk_migration boards_migrations[] = {
      "CREATE INDEX board_tasks_creator ON board_tasks(created_by);",
      "CREATE INDEX board_boards_owner ON board_boards(owner_id);"
      "CREATE INDEX board_tasks_creator ON board_tasks(created_by);"},
+    /* The activity list, so that it survives a reload (boards.activity). */
+    {3, "create_activity",
+     "CREATE TABLE board_activity ("
+     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     " board_id INTEGER NOT NULL REFERENCES board_boards(id) ON DELETE CASCADE,"
+     " at INTEGER NOT NULL,"
+     " text TEXT NOT NULL);"
+     "CREATE INDEX board_activity_board ON board_activity(board_id, id);",
+     "CREATE TABLE board_activity ("
+     " id BIGSERIAL PRIMARY KEY,"
+     " board_id BIGINT NOT NULL REFERENCES board_boards(id) ON DELETE CASCADE,"
+     " at BIGINT NOT NULL,"
+     " text TEXT NOT NULL);"
+     "CREATE INDEX board_activity_board ON board_activity(board_id, id);"},
     {0},
 };
+
+/* Entries kept per board; boards.activity answers the newest ACTIVITY_SHOWN. */
+#define ACTIVITY_KEPT 200
+#define ACTIVITY_SHOWN 50
 
 /* Portable SQL (SQLite and PostgreSQL): camelCase aliases are quoted, or
  * PostgreSQL would fold them to lower case; new ids come from RETURNING id. */
@@ -108,6 +126,38 @@ static void emit(dk_ctx *ctx, boards_svc *b, const char *event, json_t *data)
     json_object_set_new(data, "by", json_deep_copy(dk_ctx_user(ctx)));
     dk_events_emit(b->events, event, data);
     json_decref(data);
+}
+
+/* Stores one line of a board's activity ("ann added “Buy milk”") and returns
+ * it as {at, text} for the live event (new reference; NULL when it could not
+ * be stored: the change itself stands, only its history line is missing). */
+static json_t *record(dk_ctx *ctx, boards_svc *b, json_int_t board, const char *what,
+                      const json_t *task, const char *tail)
+{
+    const char *who = json_string_value(json_object_get(dk_ctx_user(ctx), "username"));
+    const char *title = json_string_value(json_object_get(task, "title"));
+    char *text = dk_ctx_printf(ctx, "%s %s \u201c%s\u201d%s", who ? who : "someone", what,
+                               title ? title : "", tail ? tail : "");
+    json_int_t at = (json_int_t)dk_wall_ms();
+    json_t *params = json_pack("[I, I, s]", board, at, text ? text : "");
+    int rc = text != NULL && params != NULL
+                 ? dk_db_exec(b->db, "INSERT INTO board_activity (board_id, at, text)"
+                                     " VALUES (?, ?, ?)", params, NULL, NULL)
+                 : DK_ENOMEM;
+    json_decref(params);
+    if (rc < 0) {
+        dk_log(dk_ctx_log(ctx), DK_LOG_WARN, "activity not recorded",
+               json_pack("{s:I, s:s}", "boardId", board, "error", dk_strerror(rc)));
+        return NULL;
+    }
+    /* Keep the newest ACTIVITY_KEPT lines of the board. */
+    params = json_pack("[I, I, i]", board, board, ACTIVITY_KEPT);
+    dk_db_exec(b->db,
+               "DELETE FROM board_activity WHERE board_id = ? AND id <= (SELECT id FROM"
+               " board_activity WHERE board_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+               params, NULL, NULL);
+    json_decref(params);
+    return json_pack("{s:I, s:s}", "at", at, "text", text);
 }
 
 /* ------------------------------------------------------------------ */
@@ -483,7 +533,9 @@ static int tasks_add(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
     rc = task_row(ctx, b, id, out);
     if (rc < 0)
         return rc;
-    emit(ctx, b, "boards.task.added", json_pack("{s:I, s:O}", "boardId", board, "task", *out));
+    json_t *line = record(ctx, b, board, "added", *out, NULL);
+    emit(ctx, b, "boards.task.added",
+         json_pack("{s:I, s:O, s:o*}", "boardId", board, "task", *out, "activity", line));
     return 0;
 }
 
@@ -502,8 +554,12 @@ static int tasks_move(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
     rc = task_row(ctx, b, id, out); /* 404 when changed == 0 */
     if (rc < 0)
         return rc;
+    json_int_t board = json_integer_value(json_object_get(*out, "boardId"));
+    const char *col = json_string_value(json_object_get(*out, "column"));
+    json_t *line = record(ctx, b, board, "moved", *out,
+                          dk_ctx_printf(ctx, " to %s", col ? col : "?"));
     emit(ctx, b, "boards.task.moved",
-         json_pack("{s:O, s:O}", "boardId", json_object_get(*out, "boardId"), "task", *out));
+         json_pack("{s:I, s:O, s:o*}", "boardId", board, "task", *out, "activity", line));
     return 0;
 }
 
@@ -523,10 +579,35 @@ static int tasks_delete(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
         json_decref(task);
         return dk_fail_code(ctx, rc, "cannot delete the task");
     }
+    json_int_t board = json_integer_value(json_object_get(task, "boardId"));
+    json_t *line = record(ctx, b, board, "deleted", task, NULL);
     emit(ctx, b, "boards.task.deleted",
-         json_pack("{s:O, s:I}", "boardId", json_object_get(task, "boardId"), "id", id));
+         json_pack("{s:I, s:I, s:O, s:o*}", "boardId", board, "id", id, "title",
+                   json_object_get(task, "title"), "activity", line));
     json_decref(task);
     *out = json_pack("{s:b, s:I}", "ok", 1, "id", id);
+    return *out != NULL ? 0 : DK_ENOMEM;
+}
+
+/* {id} -> {items: [{at, text}]}: the board's newest activity lines, newest first. */
+static int boards_activity(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
+{
+    boards_svc *b = svc_of(ctx);
+    json_int_t id = json_integer_value(json_object_get(in, "id"));
+    json_t *row = NULL, *items = NULL;
+    int rc = board_row(ctx, b, id, &row);
+    if (rc < 0)
+        return rc;
+    json_decref(row);
+    json_t *params = json_pack("[I, i]", id, ACTIVITY_SHOWN);
+    rc = dk_db_query(b->db,
+                     "SELECT at, text FROM board_activity WHERE board_id = ?"
+                     " ORDER BY id DESC LIMIT ?",
+                     params, &items);
+    json_decref(params);
+    if (rc < 0)
+        return dk_fail_code(ctx, rc, "activity list");
+    *out = json_pack("{s:o}", "items", items);
     return *out != NULL ? 0 : DK_ENOMEM;
 }
 
@@ -651,6 +732,8 @@ static int boards_download(dk_ctx *ctx, dk_request *req, dk_response *res, void 
     "{\"type\":\"object\",\"properties\":{\"" key "\":{\"type\":\"integer\",\"minimum\":1}},"   \
     "\"required\":[\"" key "\"],\"additionalProperties\":false}"
 #define COLUMN "{\"type\":\"string\",\"enum\":[\"todo\",\"doing\",\"done\"]}"
+/* A name or title must hold something besides white space. */
+#define NOT_BLANK "\"pattern\":\"\\\\S\""
 #define BOARD                                                                                    \
     "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"integer\"},"                       \
     "\"name\":{\"type\":\"string\"},\"owner\":{\"type\":\"string\"},"                           \
@@ -683,7 +766,7 @@ int board_boards_routes(dk_app *app)
                          boards_list, NULL);
     rc |= dk_route_typed(r, "create",
                          "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\","
-                         "\"minLength\":1,\"maxLength\":100}},\"required\":[\"name\"],"
+                         "\"minLength\":1,\"maxLength\":100," NOT_BLANK "}},\"required\":[\"name\"],"
                          "\"additionalProperties\":false}",
                          BOARD, boards_create_route, NULL);
     rc |= dk_route_typed(r, "get", ID_IN("id"),
@@ -695,6 +778,12 @@ int board_boards_routes(dk_app *app)
                          "{\"type\":\"object\",\"properties\":{\"jobId\":{\"type\":\"integer\"}},"
                          "\"required\":[\"jobId\"]}",
                          boards_export, NULL);
+    rc |= dk_route_typed(r, "activity", ID_IN("id"),
+                         "{\"type\":\"object\",\"properties\":{\"items\":{\"type\":\"array\","
+                         "\"items\":{\"type\":\"object\",\"properties\":{"
+                         "\"at\":{\"type\":\"integer\"},\"text\":{\"type\":\"string\"}},"
+                         "\"required\":[\"at\",\"text\"]}}},\"required\":[\"items\"]}",
+                         boards_activity, NULL);
     rc |= dk_route_raw(r, "live", DK_METHOD_GET, boards_live, NULL);
     rc |= dk_route_raw(r, "download", DK_METHOD_GET, boards_download, NULL);
     rc |= dk_app_use(app, r);
@@ -707,7 +796,8 @@ int board_boards_routes(dk_app *app)
     rc |= dk_route_typed(t, "add",
                          "{\"type\":\"object\",\"properties\":{"
                          "\"boardId\":{\"type\":\"integer\",\"minimum\":1},"
-                         "\"title\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":200},"
+                         "\"title\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":200,"
+                         NOT_BLANK "},"
                          "\"column\":{\"type\":\"string\",\"enum\":[\"todo\",\"doing\",\"done\"],"
                          "\"default\":\"todo\"}},"
                          "\"required\":[\"boardId\",\"title\"],\"additionalProperties\":false}",

@@ -279,6 +279,13 @@ DK_API int dk_app_add_middleware(dk_app *app, const char *name, dk_middleware_fn
 /** Registers a handler kind implementation (used by plugins). Name copied. */
 DK_API int dk_app_add_kind(dk_app *app, const char *name, dk_kind_fn fn, void *user);
 
+/** Answers GET/HEAD requests for `path` (exact, with its leading '/', e.g.
+ *  "/") with 302 Found and `Location: location`, when no route has that path.
+ *  Both copied; a second call for the same path replaces the first. Before
+ *  dk_app_start(). Returns 0, DK_EINVAL (path not starting with '/', or CR/LF
+ *  in either) or DK_ENOMEM. */
+DK_API int dk_app_redirect(dk_app *app, const char *path, const char *location);
+
 /** Registers a function run at shutdown (after HTTP drain, before services are
  *  freed), in reverse registration order. */
 DK_API int dk_app_on_shutdown(dk_app *app, void (*fn)(dk_app *app, void *user), void *user);

@@ -640,6 +640,7 @@ void dk_app_free(dk_app *app)
         dk_logger_free(app->core.logger);
     }
     json_decref(app->config);
+    json_decref(app->redirects);
     if (app->trusted) {
         for (char **p = app->trusted; *p; p++)
             free(*p);

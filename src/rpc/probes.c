@@ -1,4 +1,6 @@
-/* Built-in health endpoints for load balancers and orchestrators
+/* Built-in answers given before the route table: redirects
+ * (dk_app_redirect()) and the health endpoints for load balancers and
+ * orchestrators
  * (docs/deployment.md "Health checks"):
  *   GET <health_path> (default /healthz): the process answers -> 200 {"status":"ok"}
  *   GET <ready_path>  (default /readyz): database and Redis reachable and not
@@ -14,9 +16,27 @@ static bool is_path(const char *want, const char *path)
     return want != NULL && *want != '\0' && strcmp(want, path) == 0;
 }
 
+int dk_app_redirect(dk_app *app, const char *path, const char *location)
+{
+    if (app == NULL || path == NULL || location == NULL || path[0] != '/' ||
+        strpbrk(path, "\r\n") != NULL || strpbrk(location, "\r\n") != NULL || *location == '\0')
+        return DK_EINVAL;
+    if (app->redirects == NULL && (app->redirects = json_object()) == NULL)
+        return DK_ENOMEM;
+    return json_object_set_new(app->redirects, path, json_string(location)) == 0 ? 0 : DK_ENOMEM;
+}
+
 bool dk__probe(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res)
 {
     const dk_app_options *o = &app->opts;
+    const char *to = json_string_value(json_object_get(app->redirects, req->path));
+    if (to != NULL && (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)) {
+        res->status = 302;
+        dk_response_set_header(res, "Location", to);
+        dk_response_set_header(res, "Content-Type", "text/plain; charset=utf-8");
+        dk_response_set_body(res, "Found\n", 6);
+        return true;
+    }
     bool health = is_path(o->health_path, req->path);
     if (!health && !is_path(o->ready_path, req->path))
         return false;

@@ -32,8 +32,9 @@ after(async () => {
 // Content-Security-Policy violations the page reports (securityHeaders is on).
 const cspViolations = [];
 
-async function signUp(username, password = PASSWORD) {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 760 } });
+async function signUp(username, password = PASSWORD, viewport = { width: 1200, height: 760 },
+  extra = {}) {
+  const context = await browser.newContext({ viewport, ...extra });
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT);
   page.on('pageerror', (e) => console.error(`[${username}] page error:`, e.message));
@@ -114,6 +115,101 @@ test('two users see each other\'s changes live', { timeout: 120000 }, async () =
 
   await ann.context.close();
   await bob.context.close();
+});
+
+// ---- a phone (issue 16, item 18) ----
+
+// True when the page is wider than the window (sideways scrolling).
+const scrollsSideways = (page) => page.evaluate(
+  () => document.documentElement.scrollWidth > document.documentElement.clientWidth + 1);
+
+test('the board works on a 390 px wide phone', { timeout: 120000 }, async () => {
+  const name = 'phone' + Date.now().toString(36);
+  const phone = { width: 390, height: 844 };
+  const { context, page } = await signUp(name, PASSWORD, phone,
+    { isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+
+  // "/" leads to the page; the page has an icon.
+  const root = await page.request.get(BASE + '/', { maxRedirects: 0 });
+  assert.equal(root.status(), 302);
+  assert.equal(root.headers()['location'], '/app');
+  const icon = await page.request.get(BASE + await page.getAttribute('link[rel=icon]', 'href'));
+  assert.equal(icon.status(), 200);
+  assert.match(icon.headers()['content-type'], /^image\/svg\+xml/);
+  assert.equal((await page.request.get(BASE + '/favicon.ico', { maxRedirects: 0 })).status(), 302);
+
+  const boardName = 'Groceries ' + name;
+  await page.fill('#new-board-name', boardName);
+  await page.click('#new-board button[type=submit]');
+  await page.locator('#board-name', { hasText: boardName }).waitFor();
+  await page.locator('#live.on').waitFor();
+  // A new board: the activity list says it is empty rather than nothing.
+  await page.locator('#activity li.empty').waitFor();
+  assert.equal(await scrollsSideways(page), false, 'the board scrolls sideways at 390 px');
+
+  // Inputs are usable: inside the window, finger-sized, text not shrunk.
+  for (const sel of ['#new-task-title', '#new-task button[type=submit]', '#new-board-name']) {
+    const box = await page.locator(sel).boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= phone.width, sel + ' leaves the window');
+    assert.ok(box.height >= 36, sel + ' is ' + box.height + ' px high');
+  }
+  const fontSize = await page.$eval('#new-task-title', (e) => getComputedStyle(e).fontSize);
+  assert.equal(fontSize, '16px');
+
+  // A title of spaces is refused by the page (and the server, test_board.py).
+  await page.fill('#new-task-title', '    ');
+  await page.click('#new-task button[type=submit]');
+  assert.equal(await page.$eval('#new-task-title', (e) => e.validity.valid), false);
+  assert.equal(await page.locator('li.task').count(), 0);
+
+  // A long word wraps instead of widening the page.
+  const long = 'Supercalifragilistic'.repeat(8);
+  await page.fill('#new-task-title', long);
+  await page.click('#new-task button[type=submit]');
+  await task(page, 'todo', long).waitFor();
+  await page.locator('#activity li', { hasText: name + ' added' }).waitFor();
+  assert.equal(await page.locator('#activity li.empty').count(), 0);
+  await page.fill('#new-task-title', 'Milk');
+  await page.click('#new-task button[type=submit]');
+  await task(page, 'todo', 'Milk').waitFor();
+  await task(page, 'todo', 'Milk').locator('[data-action=move-right]').tap();
+  await task(page, 'doing', 'Milk').waitFor();
+  await task(page, 'doing', 'Milk').locator('[data-action=delete]').tap();
+  // "deleted" says which task.
+  await page.locator('#activity li', { hasText: name + ' deleted \u201cMilk\u201d' }).waitFor();
+  assert.equal(await scrollsSideways(page), false, 'a long word widens the page');
+  const activityBox = await page.locator('#activity').boundingBox();
+  assert.ok(activityBox.x + activityBox.width <= phone.width, 'the activity list overflows');
+
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const shot = path.join(ARTIFACTS, 'board-phone.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  console.log('screenshot: ' + shot);
+
+  // The activity survives a reload: it comes from the server.
+  const before = await page.locator('#activity li').allTextContents();
+  await page.reload();
+  await page.locator('#board-name', { hasText: boardName }).waitFor();
+  await page.locator('#activity li', { hasText: 'deleted \u201cMilk\u201d' }).waitFor();
+  const after = await page.locator('#activity li').allTextContents();
+  assert.deepEqual(after.map((t) => t.replace(/^.* — /, '')),
+    before.map((t) => t.replace(/^.* — /, '')));
+  assert.deepEqual(after.map((t) => t.replace(/^.* — /, '')).slice(0, 4), [
+    name + ' deleted \u201cMilk\u201d', name + ' moved \u201cMilk\u201d to doing',
+    name + ' added \u201cMilk\u201d', name + ' added \u201c' + long + '\u201d']);
+
+  // Log out, then the form is the log-in form again, even after a sign-up.
+  await page.click('#logout');
+  await page.locator('#auth-view').waitFor({ state: 'visible' });
+  assert.equal(await page.textContent('#auth-title'), 'Log in');
+  assert.equal(await page.textContent('#auth-submit'), 'Log in');
+  assert.equal(await page.inputValue('#password'), '');
+  assert.equal(await scrollsSideways(page), false, 'the log-in form scrolls sideways');
+  await page.fill('#username', name);
+  await page.fill('#password', PASSWORD);
+  await page.click('#auth-submit');
+  await page.locator('#whoami').waitFor({ state: 'visible' });
+  await context.close();
 });
 
 // ---- cross-site request forgery (issue 14, item 4) ----

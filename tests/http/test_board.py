@@ -282,6 +282,48 @@ class BoardCases:
         self.assertEqual(me.status, 200, me)
         self.assertEqual(me.json["user"]["username"], name)
 
+    # ---- the first hour (issue 16, item 18) ----
+
+    def test_blank_names_and_titles_are_refused(self):
+        _, cookie = self.signup()
+        for body in ({"name": "   "}, {"name": "\t\n"}):
+            r = self.call("boards.create", body, cookie=cookie)
+            self.assertEqual(r.status, 400, r)
+            self.assertEqual(r.json["details"]["issues"][0]["path"], ["name"])
+        board = self.call("boards.create", {"name": " ok "}, cookie=cookie).json
+        r = self.call("tasks.add", {"boardId": board["id"], "title": "     "}, cookie=cookie)
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json["details"]["issues"][0]["path"], ["title"])
+        self.assertEqual(self.call("boards.get", {"id": board["id"]}, cookie=cookie).json["tasks"],
+                         [])
+
+    def test_activity_is_kept_and_names_the_task(self):
+        name, cookie = self.signup()
+        board = self.call("boards.create", {"name": "Activity"}, cookie=cookie).json
+        r = self.call("boards.activity", {"id": board["id"]}, cookie=cookie)
+        self.assertEqual((r.status, r.json), (200, {"items": []}))
+        t = self.call("tasks.add", {"boardId": board["id"], "title": "Milk"}, cookie=cookie).json
+        self.call("tasks.move", {"id": t["id"], "column": "done"}, cookie=cookie)
+        self.assertEqual(self.call("tasks.delete", {"id": t["id"]}, cookie=cookie).status, 200)
+        items = self.call("boards.activity", {"id": board["id"]}, cookie=cookie).json["items"]
+        self.assertEqual([i["text"] for i in items],
+                         [name + " deleted \u201cMilk\u201d", name + " moved \u201cMilk\u201d to done",
+                          name + " added \u201cMilk\u201d"])
+        self.assertTrue(all(abs(i["at"] - now_ms()) < 60000 for i in items), items)
+        self.assertEqual(self.call("boards.activity", {"id": 999999}, cookie=cookie).status, 404)
+        self.assertEqual(self.call("boards.activity", {"id": board["id"]}).status, 401)
+
+    def test_root_redirects_to_the_page_and_the_page_has_an_icon(self):
+        r = self.srv.request("GET", "/")
+        self.assertEqual(r.status, 302)
+        self.assertEqual(r.headers["location"], "/app")
+        r = self.srv.request("GET", "/favicon.svg")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.headers["content-type"], "image/svg+xml")
+        self.assertIn(b"<svg", r.body)
+        page = self.srv.request("GET", "/app").body.decode()
+        self.assertIn('<link rel="icon" href="/favicon.svg"', page)
+
     def test_without_session_is_401(self):
         for route in ("auth.me", "boards.list", "tasks.add", "auth.logout"):
             r = self.call(route)

@@ -137,12 +137,15 @@ async function openBoard(id) {
   $('#board').hidden = false;
   $('#board-name').textContent = board.name;
   $('#board-owner').textContent = 'by ' + board.owner;
-  $('#activity').replaceChildren();
+  renderActivity([]);
   $('#export-progress').hidden = true;
   $('#export-link').hidden = true;
   renderBoards();
   renderTasks();
   listen(id);
+  // The activity list comes from the server, so it survives a reload.
+  const { items } = await call(api.boards.activity, { id });
+  if (state.board && state.board.id === id) renderActivity(items);
 }
 
 function renderTasks(flashId) {
@@ -194,10 +197,34 @@ function upsert(task, flash) {
   renderTasks(flash ? task.id : undefined);
 }
 
-function activity(text) {
+function activityItem(at, text) {
   const li = document.createElement('li');
-  li.textContent = new Date().toLocaleTimeString() + ' — ' + text;
-  $('#activity').prepend(li);
+  li.textContent = new Date(at).toLocaleTimeString() + ' — ' + text;
+  return li;
+}
+
+// items: newest first, as boards.activity answers them.
+function renderActivity(items) {
+  const ol = $('#activity');
+  ol.replaceChildren(...items.map((i) => activityItem(i.at, i.text)));
+  if (items.length === 0) {
+    const li = document.createElement('li');
+    li.className = 'empty';
+    li.textContent = 'No activity yet: add a task to get started.';
+    ol.append(li);
+  }
+}
+
+function activity(text, at = Date.now()) {
+  const ol = $('#activity');
+  for (const e of ol.querySelectorAll('li.empty')) e.remove();
+  ol.prepend(activityItem(at, text));
+}
+
+// A live event's line: the server's wording ({at, text}) when it sent one.
+function activityOf(d, fallback) {
+  if (d.activity && typeof d.activity.text === 'string') activity(d.activity.text, d.activity.at);
+  else activity(fallback);
 }
 
 function report(e) {
@@ -216,15 +243,15 @@ function onLiveEvent(name, d) {
       break;
     case 'task.added':
       upsert(d.task, true);
-      activity(who + ' added “' + d.task.title + '”');
+      activityOf(d, who + ' added “' + d.task.title + '”');
       break;
     case 'task.moved':
       upsert(d.task, true);
-      activity(who + ' moved “' + d.task.title + '” to ' + d.task.column);
+      activityOf(d, who + ' moved “' + d.task.title + '” to ' + d.task.column);
       break;
     case 'task.deleted':
       if (state.tasks.delete(d.id)) renderTasks();
-      activity(who + ' deleted a task');
+      activityOf(d, who + ' deleted “' + (d.title || 'a task') + '”');
       break;
     case 'export.progress':
     case 'export.done':
@@ -272,13 +299,29 @@ $('#auth-form').addEventListener('submit', async (e) => {
 $('#logout').addEventListener('click', async () => {
   try { await call(api.auth.logout); } catch { /* already logged out */ }
   state.board = null;
+  $('#username').value = '';
+  $('#password').value = '';
+  setAuthMode(false); // back to "Log in", whichever form was used before
   showAuth();
 });
+
+// A name or title made only of spaces is refused here (and by the server).
+function notBlank(input, what) {
+  const v = input.value.trim();
+  input.setCustomValidity(v === '' ? what + ' must not be blank' : '');
+  if (v === '') input.reportValidity();
+  return v;
+}
+for (const sel of ['#new-board-name', '#new-task-title']) {
+  $(sel).addEventListener('input', (e) => e.target.setCustomValidity(''));
+}
 
 $('#new-board').addEventListener('submit', async (e) => {
   e.preventDefault();
   try {
-    const b = await call(api.boards.create, { name: $('#new-board-name').value.trim() });
+    const name = notBlank($('#new-board-name'), 'A board name');
+    if (name === '') return;
+    const b = await call(api.boards.create, { name });
     $('#new-board-name').value = '';
     state.boards.set(b.id, b);
     location.hash = '#board=' + b.id;
@@ -288,7 +331,9 @@ $('#new-board').addEventListener('submit', async (e) => {
 $('#new-task').addEventListener('submit', async (e) => {
   e.preventDefault();
   try {
-    const t = await call(api.tasks.add, { boardId: state.board.id, title: $('#new-task-title').value.trim() });
+    const title = notBlank($('#new-task-title'), 'A title');
+    if (title === '') return;
+    const t = await call(api.tasks.add, { boardId: state.board.id, title });
     $('#new-task-title').value = '';
     upsert(t);
   } catch (err) { report(err); }
