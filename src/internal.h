@@ -5,6 +5,7 @@
 
 #include "donkey/app.h"
 #include "util/internal.h"
+#include "util/trace.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -168,6 +169,8 @@ struct dk_ctx {
     char *internal;      /* recorded internal failure text */
     dk_logger *log;      /* lazily created child */
     struct timespec t0;  /* request start (CLOCK_MONOTONIC), for the request log */
+    dk__trace trace;     /* W3C trace context (src/util/trace.h) */
+    char traceparent[56];/* dk_ctx_traceparent(), formatted lazily */
 };
 
 struct dk_next {

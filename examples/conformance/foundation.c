@@ -50,7 +50,8 @@ static int raw(dk_ctx *ctx, dk_request *req, dk_response *res, void *user)
 
 static int ip(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
 {
-    *out = json_pack("{s:s, s:s}", "ip", dk_ctx_ip(ctx), "requestId", dk_ctx_request_id(ctx));
+    *out = json_pack("{s:s, s:s, s:s}", "ip", dk_ctx_ip(ctx), "requestId", dk_ctx_request_id(ctx),
+                     "traceId", dk_ctx_trace_id(ctx));
     return 0;
 }
 
@@ -86,7 +87,8 @@ int conf_foundation_routes(dk_router *r)
     rc |= dk_route_raw(r, "raw", DK_METHOD_GET | DK_METHOD_POST, raw, NULL);
     rc |= dk_route_typed(r, "ip", NULL,
                          "{\"type\":\"object\",\"properties\":{\"ip\":{\"type\":\"string\"},"
-                         "\"requestId\":{\"type\":\"string\"}},\"required\":[\"ip\",\"requestId\"]}",
+                         "\"requestId\":{\"type\":\"string\"},\"traceId\":{\"type\":\"string\"}},"
+                         "\"required\":[\"ip\",\"requestId\",\"traceId\"]}",
                          ip, NULL);
     return rc;
 }

@@ -19,6 +19,9 @@ typedef struct conf_jobs_svc {
 
 static int job_ok(dk_job_ctx *jc, const json_t *data, json_t **result, void *user)
 {
+    /* A log line of the job: it carries the enqueuing request's trace_id. */
+    dk_log(dk_job_logger(jc), DK_LOG_INFO, "conf job ok", json_pack("{s:I}", "jobId",
+                                                                      (json_int_t)dk_job_id(jc)));
     *result = json_pack("{s:b, s:O}", "done", 1, "data", data);
     return *result != NULL ? 0 : DK_ENOMEM;
 }

@@ -16,6 +16,7 @@
 #include "jobs.h"
 #include "sse.h"
 #include "fetch.h"
+#include "trace.h"
 #include "plugin.h"
 #include "harness.h"
 #include "plugin.h"

@@ -7,6 +7,7 @@
 #include "donkey/events.h"
 #include "../util/internal.h"
 #include "../util/offload.h"
+#include "../util/trace.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -77,12 +78,12 @@ static const char PG_SCHEMA[] =
     "UPDATE donkey_jobs SET status = 'running', attempts = attempts + 1, started_at = ?,"  \
     " locked_by = ?, lease_until = ? WHERE id IN (SELECT id FROM donkey_jobs"              \
     " WHERE status IN ('pending', 'scheduled') AND run_at <= ? ORDER BY run_at, id LIMIT ?"
-#define CLAIM_TAIL ") RETURNING id, name, data, attempts, max_attempts"
+#define CLAIM_TAIL ") RETURNING id, name, data, attempts, max_attempts, trace"
 
 static const char SQL_CLAIM_PG[] = CLAIM_HEAD " FOR UPDATE SKIP LOCKED" CLAIM_TAIL;
 
 static const char SQL_DUE_SQLITE[] =
-    "SELECT id, name, data, attempts, max_attempts FROM donkey_jobs"
+    "SELECT id, name, data, attempts, max_attempts, trace FROM donkey_jobs"
     " WHERE status IN ('pending', 'scheduled') AND run_at <= ? ORDER BY run_at, id LIMIT ?";
 static const char SQL_TAKE_SQLITE[] =
     "UPDATE donkey_jobs SET status = 'running', attempts = attempts + 1, started_at = ?,"
@@ -90,7 +91,7 @@ static const char SQL_TAKE_SQLITE[] =
 
 #define INSERT_SQL                                                                     \
     "INSERT INTO donkey_jobs (name, data, status, attempts, max_attempts, run_at,"     \
-    " created_at) VALUES (?, ?, ?, 0, ?, ?, ?)"
+    " created_at, trace) VALUES (?, ?, ?, 0, ?, ?, ?, ?)"
 static const char SQL_INSERT_SQLITE[] = INSERT_SQL;
 static const char SQL_INSERT_PG[] = INSERT_SQL " RETURNING id";
 
@@ -497,8 +498,14 @@ static int ensure_schema(dk_jobs *j, dk_err *err)
             rc = dk_err_set(err, DK_ESTATE, "jobs: no database");
         } else {
             j->sqlite = strcmp(dk_db_engine(db), "sqlite") == 0;
-            dk_migration m = {1, "create_jobs", SQLITE_SCHEMA, PG_SCHEMA};
-            rc = dk_db_migrate(db, "donkey.jobs", &m, 1, logger_of(j), err);
+            /* 2: the trace id of the request that enqueued the job
+             * (docs/observability.md "Trace context"). */
+            dk_migration m[] = {
+                {1, "create_jobs", SQLITE_SCHEMA, PG_SCHEMA},
+                {2, "job_trace", "ALTER TABLE donkey_jobs ADD COLUMN trace TEXT",
+                 "ALTER TABLE donkey_jobs ADD COLUMN trace TEXT"},
+            };
+            rc = dk_db_migrate(db, "donkey.jobs", m, 2, logger_of(j), err);
             if (rc == 0)
                 atomic_store(&j->schema_ready, true);
         }
@@ -757,7 +764,13 @@ static bool run_job(worker *w, const json_t *row, outcome **out)
     dk_job_ctx jc = {.jobs = j, .id = id, .name = name, .attempt = attempt,
                      .max_attempts = max_attempts};
     json_t *result = NULL;
+    /* The job continues the trace of the request that enqueued it (or starts
+     * one): its log lines carry trace_id / span_id. */
+    dk__trace trace;
+    dk__trace_child(&trace, json_string_value(json_object_get(row, "trace")));
+    const dk__trace *prev = dk__trace_enter(&trace);
     int rc = h->fn(&jc, data, &result, h->user);
+    dk__trace_enter(prev);
     json_decref(data);
 
     pthread_mutex_lock(&j->lock);
@@ -1213,8 +1226,13 @@ static int jobs_enqueue(dk_jobs *jobs, const char *name, const json_t *data,
     int64_t now = dk_wall_ms();
     int64_t run_at = opts != NULL && opts->run_at > now ? opts->run_at : now;
     bool later = run_at > now;
-    json_t *params = json_pack("[s, s, s, i, I, I]", name, text, later ? "scheduled" : "pending",
-                               max_attempts, (json_int_t)run_at, (json_int_t)now);
+    /* The enqueuing request's trace (current here also on the I/O thread
+     * running this call for it), kept so the job's log lines carry it. */
+    const dk__trace *tr = dk__trace_current();
+    json_t *params = json_pack("[s, s, s, i, I, I, s?]", name, text,
+                               later ? "scheduled" : "pending", max_attempts,
+                               (json_int_t)run_at, (json_int_t)now,
+                               tr != NULL ? tr->trace_id : NULL);
     free(text);
     if (params == NULL)
         return DK_ENOMEM;

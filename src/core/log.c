@@ -5,6 +5,7 @@
  * of the loggers using it. Each dk_logger only owns its level and context. */
 #include "donkey/log.h"
 #include "../util/internal.h"
+#include "../util/trace.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -898,6 +899,20 @@ void dk_log(dk_logger *lg, dk_log_level level, const char *message, json_t *data
     json_t *cctx = lg->context != NULL ? clean(lg->context, &o, 0) : NULL;
     pthread_rwlock_unlock(&f->redact_lock);
     json_decref(data);
+    /* Work done for a request (or a job it enqueued): its trace ids, unless
+     * the line already names a trace (docs/observability.md). */
+    const dk__trace *tr = dk__trace_current();
+    if (tr != NULL && json_object_get(cdata, "trace_id") == NULL &&
+        json_object_get(cctx, "trace_id") == NULL) {
+        /* cctx may be the logger's own context object: a shallow copy. */
+        json_t *nc = cctx != NULL ? json_copy(cctx) : json_object();
+        if (nc != NULL) {
+            json_object_set_new(nc, "trace_id", json_string(tr->trace_id));
+            json_object_set_new(nc, "span_id", json_string(tr->span_id));
+            json_decref(cctx);
+            cctx = nc;
+        }
+    }
 
     if (message == NULL)
         message = "";

@@ -83,7 +83,44 @@ static size_t on_header(char *p, size_t size, size_t n, void *u)
     return dk__buf_append(&x->head, p, len) == 0 ? len : 0;
 }
 
-static int setup(xfer *x, const char *url, const dk_fetch_options *o, dk_fetch_response *res)
+static bool has_header(const dk_fetch_options *o, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *const *h = o->headers; h != NULL && *h != NULL; h++)
+        if (strncasecmp(*h, name, n) == 0 && ((*h)[n] == ':' || (*h)[n] == ' '))
+            return true;
+    return false;
+}
+
+/* W3C trace context for the downstream service: the same trace, a new span
+ * (docs/observability.md). Not when the caller set a traceparent. */
+static int add_trace_headers(xfer *x, const dk_fetch_options *o, const dk__trace *t)
+{
+    if (t == NULL || has_header(o, "traceparent"))
+        return 0;
+    char span[17], tp[56], line[80];
+    dk__trace_new_span(span);
+    dk__trace_format(t, span, tp);
+    snprintf(line, sizeof(line), "traceparent: %s", tp);
+    struct curl_slist *l = curl_slist_append(x->hdrs, line);
+    if (l == NULL)
+        return DK_ENOMEM;
+    x->hdrs = l;
+    if (t->state != NULL && !has_header(o, "tracestate")) {
+        dk__buf b = {0};
+        if (dk__buf_appendf(&b, "tracestate: %s", t->state) < 0)
+            return DK_ENOMEM;
+        l = curl_slist_append(x->hdrs, b.data);
+        dk__buf_free(&b);
+        if (l == NULL)
+            return DK_ENOMEM;
+        x->hdrs = l;
+    }
+    return 0;
+}
+
+static int setup(xfer *x, const char *url, const dk_fetch_options *o, dk_fetch_response *res,
+                 const dk__trace *trace)
 {
     memset(res, 0, sizeof(*res));
     x->res = res;
@@ -130,6 +167,8 @@ static int setup(xfer *x, const char *url, const dk_fetch_options *o, dk_fetch_r
             return DK_ENOMEM;
         x->hdrs = l;
     }
+    if (add_trace_headers(x, o, trace) < 0)
+        return DK_ENOMEM;
     if (x->hdrs != NULL)
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
     return 0;
@@ -303,7 +342,8 @@ int dk_fetch(dk_ctx *ctx, const char *url, const dk_fetch_options *o, dk_fetch_r
         snprintf(res->error, sizeof(res->error), "no URL");
         return DK_EINVAL;
     }
-    int rc = setup(&x, url, o, res);
+    const dk__trace *trace = ctx != NULL ? &ctx->trace : dk__trace_current();
+    int rc = setup(&x, url, o, res, trace);
     if (rc < 0) {
         x.code = CURLE_OUT_OF_MEMORY;
         finish(&x);

@@ -784,6 +784,7 @@ static task *task_get(worker *w)
     t->waiter.pools[DK__POOL_IO] = app->exec_io;
     t->waiter.pools[DK__POOL_WORK] = app->exec_work;
     t->waiter.fetcher = app->fetcher;
+    t->waiter.trace = &t->ctx.trace;
     return t;
 }
 
@@ -855,7 +856,9 @@ static void task_main(void *arg)
 static void task_run(task *t, bool start)
 {
     dk__waiter_enter(&t->waiter);
+    dk__trace_enter(&t->ctx.trace);
     bool done = start ? dk__fiber_start(t->fiber, task_main, t) : dk__fiber_resume(t->fiber);
+    dk__trace_enter(NULL);
     dk__waiter_enter(NULL);
     if (done)
         task_finish(t);

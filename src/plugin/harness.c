@@ -170,7 +170,9 @@ int dk_harness_request(dk_harness *h, const char *method, const char *route,
         rc = add_header(&ctx, &req, headers[i]);
     if (rc == 0) {
         dk__ctx_init(&ctx, h->app, &req, &res);
+        const dk__trace *prev = dk__trace_enter(&ctx.trace);
         dk__dispatch(h->app, &ctx, &req, &res);
+        dk__trace_enter(prev);
         rc = copy_response(&res, out);
         dk__ctx_finish(&ctx);
     } else {

@@ -69,6 +69,18 @@ void dk__ctx_init(dk_ctx *ctx, dk_app *app, dk_request *req, dk_response *res)
     ctx->ip = req->peer_ip ? req->peer_ip : "unknown";
     dk_uuid_v4(ctx->request_id);
     clock_gettime(CLOCK_MONOTONIC, &ctx->t0);
+    /* Request header names are lower case. */
+    const char *tp = NULL, *ts = NULL;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const char *n = req->headers[i].name;
+        if (n[0] != 't' || strncmp(n, "trace", 5) != 0)
+            continue;
+        if (strcmp(n + 5, "parent") == 0)
+            tp = tp == NULL ? req->headers[i].value : ""; /* twice: invalid */
+        else if (strcmp(n + 5, "state") == 0)
+            ts = req->headers[i].value;
+    }
+    dk__trace_begin(&ctx->trace, tp, ts);
 }
 
 void dk__ctx_finish(dk_ctx *ctx)
@@ -91,6 +103,27 @@ void dk__ctx_finish(dk_ctx *ctx)
 
 const char *dk_ctx_request_id(const dk_ctx *ctx) { return ctx->request_id; }
 const char *dk_ctx_ip(const dk_ctx *ctx) { return ctx->ip; }
+const char *dk_ctx_trace_id(const dk_ctx *ctx) { return ctx->trace.trace_id; }
+const char *dk_ctx_span_id(const dk_ctx *ctx) { return ctx->trace.span_id; }
+const char *dk_ctx_parent_span_id(const dk_ctx *ctx) { return ctx->trace.parent_id; }
+const char *dk_ctx_tracestate(const dk_ctx *ctx) { return ctx->trace.state; }
+
+const char *dk_ctx_traceparent(const dk_ctx *ctx)
+{
+    dk_ctx *c = (dk_ctx *)ctx;
+    if (c->traceparent[0] == '\0')
+        dk__trace_format(&c->trace, NULL, c->traceparent);
+    return c->traceparent;
+}
+
+const char *dk_trace_current_id(char buf[33])
+{
+    const dk__trace *t = dk__trace_current();
+    if (t == NULL)
+        return NULL;
+    memcpy(buf, t->trace_id, 33);
+    return buf;
+}
 const char *dk_ctx_route(const dk_ctx *ctx) { return ctx->route ? ctx->route->name : ""; }
 const dk_core *dk_ctx_core(const dk_ctx *ctx) { return &ctx->app->core; }
 dk_app *dk_ctx_app(const dk_ctx *ctx) { return ctx->app; }
@@ -99,8 +132,9 @@ const json_t *dk_ctx_config(const dk_ctx *ctx) { return ctx->app->config; }
 dk_logger *dk_ctx_log(dk_ctx *ctx)
 {
     if (ctx->log == NULL) {
-        json_t *c = json_pack("{s:s, s:s}", "requestId", ctx->request_id, "route",
-                              dk_ctx_route(ctx));
+        json_t *c = json_pack("{s:s, s:s, s:s, s:s}", "requestId", ctx->request_id, "route",
+                              dk_ctx_route(ctx), "trace_id", ctx->trace.trace_id, "span_id",
+                              ctx->trace.span_id);
         ctx->log = dk_logger_child(ctx->app->core.logger, c);
         json_decref(c);
         if (ctx->log == NULL)

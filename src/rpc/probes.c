@@ -92,8 +92,9 @@ void dk__access_log(dk_ctx *ctx)
     char msg[320];
     snprintf(msg, sizeof(msg), "%s %.200s %d %lld.%03lldms", ctx->req->method, ctx->req->path,
              status, us / 1000, us % 1000);
-    json_t *d = json_pack("{s:s, s:s, s:s, s:i, s:I, s:s}", "method", ctx->req->method, "path",
-                          ctx->req->path, "route", dk_ctx_route(ctx), "status", status,
-                          "durationUs", (json_int_t)us, "requestId", ctx->request_id);
+    json_t *d = json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:s, s:s}", "method", ctx->req->method,
+                          "path", ctx->req->path, "route", dk_ctx_route(ctx), "status", status,
+                          "durationUs", (json_int_t)us, "requestId", ctx->request_id,
+                          "trace_id", ctx->trace.trace_id, "span_id", ctx->trace.span_id);
     dk_log(app->core.logger, DK_LOG_INFO, msg, d);
 }

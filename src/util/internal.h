@@ -9,6 +9,9 @@
 /** Names the calling thread (best effort, for debuggers and top). */
 void dk__thread_name(const char *name);
 
+/** `n` random bytes from the kernel (buffered per thread: usually no system call). */
+void dk__random_bytes(unsigned char *dst, size_t n);
+
 /** A growable byte buffer on the heap. */
 typedef struct dk__buf {
     char *data;

@@ -2,6 +2,7 @@
 #include "offload.h"
 #include "fiber.h"
 #include "internal.h"
+#include "trace.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -58,7 +59,9 @@ static void *pool_main(void *arg)
         if (p->head == NULL)
             p->tail = NULL;
         pthread_mutex_unlock(&p->lock);
+        dk__trace_enter(w->trace);
         w->rc = w->fn(w->arg);
+        dk__trace_enter(NULL);
         w->wake(w); /* w may be resumed (and gone) from here on */
         pthread_mutex_lock(&p->lock);
     }

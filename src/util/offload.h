@@ -39,6 +39,7 @@ typedef struct dk__waiter {
     dk__pool *pools[2];
     void *fetcher;  /* the app's outbound HTTP client thread (src/http/fetch.c) */
     void *db_tx;    /* open database transactions of this request (src/db/db.c) */
+    const struct dk__trace *trace; /* the request's trace, current while a pool runs fn */
 } dk__waiter;
 
 /* The waiter of the fiber running on this thread, or NULL (not in a

@@ -188,7 +188,7 @@ int dk_duration_parse(const char *text, uint64_t *out_ms, dk_err *err)
 
 /* Bytes from the kernel's random source, read 4 KiB at a time per thread so a
  * request id costs no system call in the common case. */
-static void random_bytes(unsigned char *dst, size_t n)
+void dk__random_bytes(unsigned char *dst, size_t n)
 {
     static _Thread_local unsigned char pool[4096];
     static _Thread_local size_t avail;
@@ -222,7 +222,7 @@ static void random_bytes(unsigned char *dst, size_t n)
 void dk_uuid_v4(char out[37])
 {
     unsigned char b[16];
-    random_bytes(b, sizeof(b));
+    dk__random_bytes(b, sizeof(b));
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     static const char hex[] = "0123456789abcdef";
