@@ -9,6 +9,7 @@
  * an instance that is disconnected from Redis misses what is emitted
  * meanwhile (the history still has it). */
 #include "redis.h"
+#include "../util/internal.h"
 
 #ifdef DK_HAVE_HIREDIS
 
@@ -56,31 +57,6 @@ static int re_publish(void *user, const char *event, const json_t *data, int64_t
     return rc;
 }
 
-/* Subscription-style match: NULL or "*" = all, no `*` = exact, else `*` globs. */
-static bool ev_match(const char *p, const char *s)
-{
-    if (p == NULL)
-        return true;
-    const char *star = NULL, *resume = NULL;
-    while (*s != '\0') {
-        if (*p == '*') {
-            star = p++;
-            resume = s;
-        } else if (*p == *s) {
-            p++;
-            s++;
-        } else if (star != NULL) {
-            p = star + 1;
-            s = ++resume;
-        } else {
-            return false;
-        }
-    }
-    while (*p == '*')
-        p++;
-    return *p == '\0';
-}
-
 static int re_history(void *user, const char *pattern, size_t limit, json_t **out)
 {
     revents *e = user;
@@ -111,7 +87,7 @@ static int re_history(void *user, const char *pattern, size_t limit, json_t **ou
             continue;
         json_t *msg = json_loadb(el->str, el->len, 0, NULL);
         const char *name = json_string_value(json_object_get(msg, "e"));
-        if (name != NULL && ev_match(pattern, name)) {
+        if (name != NULL && dk__event_match(pattern, name)) {
             char ts[32];
             json_t *rec = json_pack("{s:s, s:O, s:s}", "event", name, "data",
                                     json_object_get(msg, "d") ? json_object_get(msg, "d")

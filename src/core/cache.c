@@ -42,16 +42,6 @@ struct mem {
     void *clock_user;
 };
 
-static uint64_t hash_key(const char *key, size_t len)
-{
-    uint64_t h = UINT64_C(1469598103934665603);
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)key[i];
-        h *= UINT64_C(1099511628211);
-    }
-    return h;
-}
-
 static uint64_t mem_now(struct mem *m)
 {
     return m->clock ? m->clock(m->clock_user) : dk_now_ms();
@@ -164,7 +154,7 @@ static int mem_get(void *user, const char *key, json_t **out)
 {
     struct mem *m = user;
     size_t klen = strlen(key);
-    uint64_t h = hash_key(key, klen);
+    uint64_t h = dk__hash(key, klen);
     pthread_mutex_lock(&m->lock);
     struct entry **pp = find_slot(m, key, klen, h);
     if (*pp == NULL) {
@@ -200,7 +190,7 @@ static int mem_set(void *user, const char *key, const json_t *value, int64_t ttl
     }
     memcpy(fresh->key, key, klen + 1);
     fresh->klen = klen;
-    fresh->hash = hash_key(key, klen);
+    fresh->hash = dk__hash(key, klen);
     fresh->value = copy;
     fresh->hnext = NULL;
     fresh->lru.prev = fresh->lru.next = NULL;
@@ -244,7 +234,7 @@ static int mem_del(void *user, const char *key)
     struct mem *m = user;
     size_t klen = strlen(key);
     pthread_mutex_lock(&m->lock);
-    struct entry **pp = find_slot(m, key, klen, hash_key(key, klen));
+    struct entry **pp = find_slot(m, key, klen, dk__hash(key, klen));
     int rc = DK_ENOTFOUND;
     if (*pp != NULL) {
         remove_at(m, pp);
@@ -259,7 +249,7 @@ static int mem_has(void *user, const char *key)
     struct mem *m = user;
     size_t klen = strlen(key);
     pthread_mutex_lock(&m->lock);
-    struct entry **pp = find_slot(m, key, klen, hash_key(key, klen));
+    struct entry **pp = find_slot(m, key, klen, dk__hash(key, klen));
     int rc = 0;
     if (*pp != NULL) {
         if (is_expired(*pp, mem_now(m))) {

@@ -77,35 +77,9 @@ struct async_task {
     struct sub *subs[];
 };
 
-/* `*` matches any run (also empty); every other character is literal. */
-static bool star_match(const char *p, const char *t)
-{
-    const char *star = NULL, *resume = NULL;
-    while (*t) {
-        if (*p == '*') {
-            star = p++;
-            resume = t;
-        } else if (*p == *t) {
-            p++;
-            t++;
-        } else if (star) {
-            p = star + 1;
-            t = ++resume;
-        } else {
-            return false;
-        }
-    }
-    while (*p == '*')
-        p++;
-    return *p == '\0';
-}
-
 static size_t bucket_of(const char *key)
 {
-    uint32_t h = 2166136261u;
-    for (const unsigned char *s = (const unsigned char *)key; *s; s++)
-        h = (h ^ *s) * 16777619u;
-    return h & (EXACT_BUCKETS - 1);
+    return (size_t)dk__hash_str(key) & (EXACT_BUCKETS - 1);
 }
 
 static void events_unref(dk_events *ev)
@@ -614,7 +588,7 @@ static int emit(dk_events *ev, const char *event, const json_t *data, bool remot
         if (g != NULL)
             rc = collect_group(g, &sync, &async);
         for (g = ev->patterns_head; g != NULL && rc == 0; g = g->next)
-            if (star_match(g->key, event))
+            if (dk__event_match(g->key, event))
                 rc = collect_group(g, &sync, &async);
     }
     if (rc != 0) {
@@ -715,7 +689,6 @@ int dk_events_history(dk_events *ev, const char *pattern, int64_t limit, json_t 
         return ev->be.history(ev->be.user, pattern, lim, out);
 
     bool all = strcmp(pattern, "*") == 0;
-    bool glob = strchr(pattern, '*') != NULL;
     struct record *picked = NULL;
     size_t n = 0;
     int rc = 0;
@@ -729,7 +702,7 @@ int dk_events_history(dk_events *ev, const char *pattern, int64_t limit, json_t 
     /* Newest first, so the scan stops after `want` matches. */
     for (size_t i = ev->ring_len; rc == 0 && i > 0 && n < want; i--) {
         const struct record *r = &ev->ring[(ev->ring_start + i - 1) % ev->ring_cap];
-        bool match = all || (glob ? star_match(pattern, r->event) : strcmp(pattern, r->event) == 0);
+        bool match = all || dk__event_match(pattern, r->event);
         if (!match)
             continue;
         picked[n].event = dk__strdup(r->event);

@@ -36,16 +36,6 @@ struct mem {
     dk__list lru;
 };
 
-static uint64_t hash_key(const char *key)
-{
-    uint64_t h = UINT64_C(1469598103934665603);
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-        h ^= *p;
-        h *= UINT64_C(1099511628211);
-    }
-    return h;
-}
-
 /* A window stops mattering when nothing it counted can influence a decision. */
 static bool window_expired(const struct window *w, uint64_t now)
 {
@@ -189,7 +179,7 @@ static int mem_hit(void *user, const char *key, uint64_t limit, uint64_t window_
                    dk_ratelimit_algorithm algorithm, uint64_t now, dk_ratelimit_hit *out)
 {
     struct mem *m = user;
-    uint64_t h = hash_key(key);
+    uint64_t h = dk__hash_str(key);
     pthread_mutex_lock(&m->lock);
     struct window *w = mem_find(m, key, h);
     if (w != NULL && (w->algorithm != algorithm || window_expired(w, now))) {
@@ -237,7 +227,7 @@ static int mem_reset(void *user, const char *key)
 {
     struct mem *m = user;
     pthread_mutex_lock(&m->lock);
-    struct window *w = mem_find(m, key, hash_key(key));
+    struct window *w = mem_find(m, key, dk__hash_str(key));
     if (w)
         mem_remove(m, w);
     pthread_mutex_unlock(&m->lock);

@@ -72,7 +72,7 @@ struct ring {
 
 struct channel {
     char *name;
-    uint32_t hash;
+    uint64_t hash;
     struct channel *hnext;
     struct sub *subs;
     uint32_t nsubs, capsubs;
@@ -299,15 +299,7 @@ static bool ring_find(const struct ring *r, const char *id, size_t idlen, uint64
 /* ------------------------------------------------------------------ */
 /* Registry                                                            */
 
-static uint32_t str_hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
-
-static struct channel *channel_find(dk_sse *sse, const char *name, uint32_t h)
+static struct channel *channel_find(dk_sse *sse, const char *name, uint64_t h)
 {
     for (struct channel *ch = sse->chtab[h & sse->chmask]; ch != NULL; ch = ch->hnext)
         if (ch->hash == h && strcmp(ch->name, name) == 0)
@@ -338,7 +330,7 @@ static int channel_table_grow(dk_sse *sse)
 
 static struct channel *channel_get(dk_sse *sse, const char *name)
 {
-    uint32_t h = str_hash(name);
+    uint64_t h = dk__hash_str(name);
     struct channel *ch = channel_find(sse, name, h);
     if (ch != NULL)
         return ch;
@@ -728,7 +720,7 @@ static int deliver_now(dk_sse *sse, const char *channel, const char *event, cons
     struct channel *ch = NULL;
     struct ring *ring = &sse->global;
     if (channel != NULL) {
-        uint32_t h = str_hash(channel);
+        uint64_t h = dk__hash_str(channel);
         ch = channel_find(sse, channel, h);
         /* A channel nobody listens to gets no window unless asked: arbitrary
          * channel names must not cost memory. Clients that resume across
@@ -1203,7 +1195,7 @@ int dk_sse_accept_ex(dk_sse *sse, dk_ctx *ctx, dk_request *req, dk_response *res
     if (sse->o.max_clients > 0 && sse->nclients >= sse->o.max_clients)
         full = "Too many SSE clients";
     for (size_t i = 0; i < n && full == NULL; i++) {
-        struct channel *ch = channel_find(sse, channels[i], str_hash(channels[i]));
+        struct channel *ch = channel_find(sse, channels[i], dk__hash_str(channels[i]));
         if (ch != NULL && sse->o.max_clients_per_channel > 0 &&
             ch->nsubs >= sse->o.max_clients_per_channel)
             full = "Too many SSE clients on this channel";
@@ -1404,7 +1396,7 @@ int dk_sse_subscribe(dk_sse *sse, const char *client_id, const char *channel)
     int rc = 0;
     pthread_mutex_lock(&sse->lock);
     struct client *c = client_find(sse, client_id);
-    struct channel *ch = channel != NULL ? channel_find(sse, channel, str_hash(channel)) : NULL;
+    struct channel *ch = channel != NULL ? channel_find(sse, channel, dk__hash_str(channel)) : NULL;
     if (c == NULL) {
         rc = DK_ENOTFOUND;
     } else if (ch != NULL && client_member_index(c, ch) >= 0) {
@@ -1428,7 +1420,7 @@ int dk_sse_unsubscribe(dk_sse *sse, const char *client_id, const char *channel)
     int rc = 0;
     pthread_mutex_lock(&sse->lock);
     struct client *c = client_find(sse, client_id);
-    struct channel *ch = valid_channel(channel) ? channel_find(sse, channel, str_hash(channel))
+    struct channel *ch = valid_channel(channel) ? channel_find(sse, channel, dk__hash_str(channel))
                                                 : NULL;
     if (c == NULL) {
         rc = DK_ENOTFOUND;
@@ -1452,7 +1444,7 @@ json_t *dk_sse_clients(dk_sse *sse, const char *channel)
     pthread_mutex_lock(&sse->lock);
     if (channel != NULL) {
         struct channel *ch =
-            valid_channel(channel) ? channel_find(sse, channel, str_hash(channel)) : NULL;
+            valid_channel(channel) ? channel_find(sse, channel, dk__hash_str(channel)) : NULL;
         for (uint32_t i = 0; ch != NULL && ok && i < ch->nsubs; i++)
             ok = json_array_append_new(arr, client_json(ch->subs[i].c)) == 0;
     } else {
@@ -1479,7 +1471,7 @@ size_t dk_sse_count(dk_sse *sse, const char *channel)
     if (channel == NULL) {
         n = sse->nclients;
     } else if (valid_channel(channel)) {
-        struct channel *ch = channel_find(sse, channel, str_hash(channel));
+        struct channel *ch = channel_find(sse, channel, dk__hash_str(channel));
         n = ch != NULL ? ch->nsubs : 0;
     }
     pthread_mutex_unlock(&sse->lock);

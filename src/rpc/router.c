@@ -439,21 +439,11 @@ void *dk_route_user(const dk_route *route) { return route->user; }
 
 /* ---- route table ---- */
 
-static uint64_t hash_name(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 const dk_route *dk__route_table_get(const dk__route_table *t, const char *name, size_t len)
 {
     if (t->slots == NULL)
         return NULL;
-    size_t i = hash_name(name, len) & t->mask;
+    size_t i = dk__hash(name, len) & t->mask;
     for (;;) {
         const dk_route *r = t->slots[i];
         if (r == NULL)
@@ -517,7 +507,7 @@ int dk__routes_build(dk_app *app, dk_err *err)
     for (size_t i = 0; i < n && rc == 0; i++) {
         dk_route *r = list[i];
         size_t len = strlen(r->name);
-        size_t s = hash_name(r->name, len) & (size - 1);
+        size_t s = dk__hash(r->name, len) & (size - 1);
         while (slots[s] != NULL) {
             if (strcmp(slots[s]->name, r->name) == 0) {
                 rc = dk_err_set(err, DK_EEXIST, "duplicate route '%s'", r->name);

@@ -28,6 +28,38 @@ void dk__buf_free(dk__buf *b);
 struct json_t;
 int dk__json_write(dk__buf *b, const struct json_t *v);
 
+/** FNV-1a (64 bits) of `len` bytes: the one hash behind donkey's tables
+ *  (route table, cache, rate limiter, event and SSE registries). */
+static inline uint64_t dk__hash(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = UINT64_C(14695981039346656037);
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= UINT64_C(1099511628211);
+    }
+    return h;
+}
+
+/** dk__hash() of a NUL-terminated string (without the NUL). */
+static inline uint64_t dk__hash_str(const char *s)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        h ^= *p;
+        h *= UINT64_C(1099511628211);
+    }
+    return h;
+}
+
+/** The event-pattern matcher shared by the local bus (src/core/events.c) and
+ *  the Redis back end (src/adapters/redis_events.c), so a subscription or a
+ *  history query selects the same events whichever back end serves it.
+ *  `*` matches any run of characters (also empty, also dots); every other
+ *  character is literal (unlike dk_glob_match(), `?` is not special). A NULL
+ *  pattern matches every name. Any thread. */
+bool dk__event_match(const char *pattern, const char *name);
+
 /** strdup that accepts NULL (returns NULL). */
 char *dk__strdup(const char *s);
 

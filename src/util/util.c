@@ -236,16 +236,16 @@ void dk_uuid_v4(char out[37])
     *o = '\0';
 }
 
-bool dk_glob_match(const char *pattern, const char *text)
+/* Iterative matcher with single-star backtracking: linear in practice, never
+ * exponential. `qmark`: `?` matches any one character. */
+static bool star_match(const char *pattern, const char *text, bool qmark)
 {
-    /* Iterative matcher with single-star backtracking: linear in practice,
-     * never exponential. */
     const char *star = NULL, *resume = NULL;
     while (*text) {
         if (*pattern == '*') {
             star = pattern++;
             resume = text;
-        } else if (*pattern == '?' || *pattern == *text) {
+        } else if ((qmark && *pattern == '?') || *pattern == *text) {
             pattern++;
             text++;
         } else if (star) {
@@ -258,6 +258,16 @@ bool dk_glob_match(const char *pattern, const char *text)
     while (*pattern == '*')
         pattern++;
     return *pattern == '\0';
+}
+
+bool dk_glob_match(const char *pattern, const char *text)
+{
+    return star_match(pattern, text, true);
+}
+
+bool dk__event_match(const char *pattern, const char *name)
+{
+    return pattern == NULL || star_match(pattern, name, false);
 }
 
 void dk__thread_name(const char *name)
