@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "gen_client.h"
+#include "util/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,32 +32,17 @@ static const size_t dk__client_runtime_js_len = 0;
 /* ------------------------------------------------------------------ */
 /* Growing string buffer                                               */
 
+/* dk__buf (src/util/buf.c) with a sticky failure flag: the emitters append
+ * without checking, and the generator checks `oom` once at the end. */
 typedef struct sbuf {
-    char *p;
-    size_t len;
-    size_t cap;
+    dk__buf b;
     bool oom;
 } sbuf;
 
 static void sb_putn(sbuf *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    if (!b->oom && dk__buf_append(&b->b, s, n) < 0)
+        b->oom = true;
 }
 
 static void sb_puts(sbuf *b, const char *s)
@@ -68,29 +54,11 @@ static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(print
 
 static void sb_printf(sbuf *b, const char *fmt, ...)
 {
-    char small[512];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
+    if (!b->oom && dk__buf_vappendf(&b->b, fmt, ap) < 0)
         b->oom = true;
-        return;
-    }
-    if ((size_t)n < sizeof small) {
-        sb_putn(b, small, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (big == NULL) {
-        b->oom = true;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    sb_putn(b, big, (size_t)n);
-    free(big);
 }
 
 static void sb_indent(sbuf *b, int level)
@@ -191,16 +159,16 @@ static void emit_type_grouped(sbuf *b, const json_t *s, int ind, int depth)
     emit_type(&t, s, ind, depth);
     if (t.oom) {
         b->oom = true;
-        free(t.p);
+        free(t.b.data);
         return;
     }
-    bool group = strchr(t.p, '|') != NULL || strchr(t.p, '&') != NULL || strstr(t.p, "=>");
+    bool group = strchr(t.b.data, '|') != NULL || strchr(t.b.data, '&') != NULL || strstr(t.b.data, "=>");
     if (group)
         sb_puts(b, "(");
-    sb_puts(b, t.p);
+    sb_puts(b, t.b.data);
     if (group)
         sb_puts(b, ")");
-    free(t.p);
+    free(t.b.data);
 }
 
 static bool is_required(const json_t *s, const char *prop)
@@ -414,18 +382,18 @@ static void emit_type(sbuf *b, const json_t *s, int ind, int depth)
     bool has_base = emit_base(&base, s, ind, depth);
     if (base.oom) {
         b->oom = true;
-        free(base.p);
+        free(base.b.data);
         return;
     }
     int parts = 0;
     if (has_base) {
-        bool group = (any != NULL || all != NULL) && strchr(base.p, '|') != NULL;
+        bool group = (any != NULL || all != NULL) && strchr(base.b.data, '|') != NULL;
         sb_puts(b, group ? "(" : "");
-        sb_puts(b, base.p);
+        sb_puts(b, base.b.data);
         sb_puts(b, group ? ")" : "");
         parts++;
     }
-    free(base.p);
+    free(base.b.data);
     if (any != NULL) {
         sb_puts(b, parts ? " & (" : "");
         emit_combined(b, any, " | ", ind, depth);
@@ -919,19 +887,19 @@ int dk_cli_generate_client(const json_t *routes_doc, const char *out_dir, bool f
         /* Unique PascalCase type name. */
         sbuf tn = {0};
         pascal(&tn, ri->name);
-        if (tn.oom || tn.p == NULL) {
-            free(tn.p);
+        if (tn.oom || tn.b.data == NULL) {
+            free(tn.b.data);
             fail(err, errlen, tn.oom ? "out of memory" : "route %s: no usable type name",
                  ri->name);
             goto out;
         }
-        size_t base_len = tn.len;
-        for (int k = 2; json_object_get(used, tn.p) != NULL; k++) {
-            tn.len = base_len;
+        size_t base_len = tn.b.len;
+        for (int k = 2; json_object_get(used, tn.b.data) != NULL; k++) {
+            tn.b.len = base_len;
             sb_printf(&tn, "%d", k);
         }
-        json_object_set_new(used, tn.p, json_true());
-        ri->type_base = tn.p;
+        json_object_set_new(used, tn.b.data, json_true());
+        ri->type_base = tn.b.data;
 
         node *n = root;
         const char *seg = ri->name;
@@ -980,9 +948,9 @@ int dk_cli_generate_client(const json_t *routes_doc, const char *out_dir, bool f
         fail(err, errlen, "cannot create %s: %s", out_dir, strerror(errno));
         goto out;
     }
-    const char *data[4] = {ts.p, (const char *)dk__client_runtime_ts, js.p,
+    const char *data[4] = {ts.b.data, (const char *)dk__client_runtime_ts, js.b.data,
                            (const char *)dk__client_runtime_js};
-    size_t lens[4] = {ts.len, dk__client_runtime_ts_len, js.len, dk__client_runtime_js_len};
+    size_t lens[4] = {ts.b.len, dk__client_runtime_ts_len, js.b.len, dk__client_runtime_js_len};
     for (int i = 0; i < 4; i++) {
         if (write_file(paths[i], data[i], lens[i], force) != 0) {
             fail(err, errlen, "cannot write %s: %s", paths[i], strerror(errno));
@@ -998,7 +966,7 @@ out:
     free(routes);
     node_free(root);
     json_decref(used);
-    free(ts.p);
-    free(js.p);
+    free(ts.b.data);
+    free(js.b.data);
     return rc;
 }

@@ -3,35 +3,21 @@
  * key is true / false. A section tag alone on its line takes the line with it,
  * so templates can put tags on lines of their own without leaving blanks. */
 #include "cli.h"
+#include "util/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* dk__buf (src/util/buf.c) with a sticky failure flag, checked once at the end. */
 typedef struct buf {
-    char *data;
-    size_t len, cap;
+    dk__buf b;
     bool oom;
 } buf;
 
 static void buf_add(buf *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (d == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
+    if (!b->oom && dk__buf_append(&b->b, s, n) < 0)
+        b->oom = true;
 }
 
 static const char *lookup(const cli_var *vars, size_t n, const char *key, size_t keylen)
@@ -143,8 +129,8 @@ char *cli_render(const char *tmpl, const cli_var *vars, size_t nvars)
     const char *p = tmpl;
     buf_add(&out, "", 0);
     if (!render(tmpl, &p, NULL, 0, true, vars, nvars, &out) || out.oom) {
-        free(out.data);
+        dk__buf_free(&out.b);
         return NULL;
     }
-    return out.data;
+    return out.b.data;
 }

@@ -15,8 +15,9 @@ endif()
 if(EXISTS ${CMAKE_SOURCE_DIR}/cli/gen_client.c)
   include(${CMAKE_SOURCE_DIR}/client/embed.cmake)
   add_executable(dk_gen_client_test ${CMAKE_CURRENT_SOURCE_DIR}/client/gen_main.c
-                 ${CMAKE_SOURCE_DIR}/cli/gen_client.c)
-  target_include_directories(dk_gen_client_test PRIVATE ${CMAKE_SOURCE_DIR}/cli)
+                 ${CMAKE_SOURCE_DIR}/cli/gen_client.c ${DK_CLI_BASE_SOURCES})
+  target_include_directories(dk_gen_client_test PRIVATE ${CMAKE_SOURCE_DIR}/cli
+                             ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
   target_link_libraries(dk_gen_client_test PRIVATE PkgConfig::JANSSON)
   dk_client_runtime_embed(dk_gen_client_test)
   add_test(NAME client.ts

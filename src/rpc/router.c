@@ -13,13 +13,13 @@ int dk__mw_list_push(dk__mw_list *l, const char *name, const json_t *config)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 4;
-        dk__mw_ref *items = realloc(l->items, cap * sizeof(*items));
+        dk__mw_ref *items = dk__realloc(l->items, cap * sizeof(*items));
         if (items == NULL)
             return DK_ENOMEM;
         l->items = items;
         l->cap = cap;
     }
-    char *n = strdup(name);
+    char *n = dk__strdup(name);
     if (n == NULL)
         return DK_ENOMEM;
     l->items[l->n].name = n;
@@ -41,10 +41,10 @@ int dk__mw_list_copy(dk__mw_list *dst, const dk__mw_list *src)
 void dk__mw_list_free(dk__mw_list *l)
 {
     for (size_t i = 0; i < l->n; i++) {
-        free(l->items[i].name);
+        dk__free(l->items[i].name);
         json_decref(l->items[i].config);
     }
-    free(l->items);
+    dk__free(l->items);
     memset(l, 0, sizeof(*l));
 }
 
@@ -52,12 +52,12 @@ void dk__mw_list_free(dk__mw_list *l)
 
 dk_router *dk_router_new(const char *prefix)
 {
-    dk_router *r = calloc(1, sizeof(*r));
+    dk_router *r = dk__calloc(1, sizeof(*r));
     if (r == NULL)
         return NULL;
-    r->prefix = strdup(prefix ? prefix : "");
+    r->prefix = dk__strdup(prefix ? prefix : "");
     if (r->prefix == NULL) {
-        free(r);
+        dk__free(r);
         return NULL;
     }
     return r;
@@ -67,15 +67,15 @@ void dk__route_free(dk_route *r)
 {
     if (r == NULL)
         return;
-    free(r->name);
-    free(r->kind_name);
+    dk__free(r->name);
+    dk__free(r->kind_name);
     dk_schema_free(r->input);
     dk_schema_free(r->output);
     json_decref(r->config);
     json_decref(r->doc);
     dk__mw_list_free(&r->mw);
-    free(r->mw_impl);
-    free(r);
+    dk__free(r->mw_impl);
+    dk__free(r);
 }
 
 void dk_router_free(dk_router *r)
@@ -84,14 +84,14 @@ void dk_router_free(dk_router *r)
         return;
     for (size_t i = 0; i < r->nroutes; i++)
         dk__route_free(r->routes[i]);
-    free(r->routes);
+    dk__free(r->routes);
     for (size_t i = 0; i < r->nchildren; i++)
         dk_router_free(r->children[i]);
-    free(r->children);
+    dk__free(r->children);
     dk__mw_list_free(&r->mw);
-    free(r->prefix);
-    free(r->error);
-    free(r);
+    dk__free(r->prefix);
+    dk__free(r->error);
+    dk__free(r);
 }
 
 static void router_error(dk_router *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -104,7 +104,7 @@ static void router_error(dk_router *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    r->error = strdup(buf);
+    r->error = dk__strdup(buf);
 }
 
 int dk_router_use(dk_router *r, const char *name, const char *config_json)
@@ -132,20 +132,20 @@ dk_router *dk_router_child(dk_router *parent, const char *sub)
 {
     char *prefix;
     if (parent->prefix[0] == '\0')
-        prefix = strdup(sub ? sub : "");
+        prefix = dk__strdup(sub ? sub : "");
     else if (asprintf(&prefix, "%s.%s", parent->prefix, sub ? sub : "") < 0)
         prefix = NULL;
     if (prefix == NULL)
         return NULL;
     dk_router *child = dk_router_new(prefix);
-    free(prefix);
+    dk__free(prefix);
     if (child == NULL)
         return NULL;
     if (dk__mw_list_copy(&child->mw, &parent->mw) < 0)
         goto fail;
     if (parent->nchildren == parent->ccap) {
         size_t cap = parent->ccap ? parent->ccap * 2 : 4;
-        dk_router **c = realloc(parent->children, cap * sizeof(*c));
+        dk_router **c = dk__realloc(parent->children, cap * sizeof(*c));
         if (c == NULL)
             goto fail;
         parent->children = c;
@@ -162,7 +162,7 @@ static char *full_name(const dk_router *r, const char *name)
 {
     char *full;
     if (r->prefix[0] == '\0')
-        return strdup(name);
+        return dk__strdup(name);
     if (asprintf(&full, "%s.%s", r->prefix, name) < 0)
         return NULL;
     return full;
@@ -179,7 +179,7 @@ static int add_route(dk_router *r, dk_route *route)
     }
     if (r->nroutes == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 8;
-        dk_route **routes = realloc(r->routes, cap * sizeof(*routes));
+        dk_route **routes = dk__realloc(r->routes, cap * sizeof(*routes));
         if (routes == NULL) {
             dk__route_free(route);
             return DK_ENOMEM;
@@ -198,7 +198,9 @@ static dk_schema *compile_schema(dk_router *r, const char *route, const char *wh
         return NULL;
     dk_err err = {0};
     dk_schema *s = dk_schema_compile_str(text, &err);
-    if (s == NULL) {
+    if (s == NULL && err.code == DK_ENOMEM) {
+        *rc = DK_ENOMEM; /* like every other allocation failure: returned, not recorded */
+    } else if (s == NULL) {
         router_error(r, "route '%s': invalid %s schema: %s", route, which, err.message);
         *rc = DK_EINVAL;
     }
@@ -217,14 +219,14 @@ static dk_route *new_route(dk_router *r, const char *name, int kind, const char 
         *rc = DK_EINVAL;
         return NULL;
     }
-    dk_route *route = calloc(1, sizeof(*route));
+    dk_route *route = dk__calloc(1, sizeof(*route));
     if (route == NULL) {
         *rc = DK_ENOMEM;
         return NULL;
     }
     route->name = full_name(r, name);
     route->kind = kind;
-    route->kind_name = strdup(kind_name);
+    route->kind_name = dk__strdup(kind_name);
     route->methods = methods ? methods : DK_METHOD_POST;
     if (route->name == NULL || route->kind_name == NULL ||
         dk__mw_list_copy(&route->mw, &r->mw) < 0) {
@@ -322,10 +324,10 @@ int dk_route_document(dk_router *r, const char *name, const dk_route_doc *doc)
             route = r->routes[i];
     if (route == NULL) {
         router_error(r, "dk_route_document: no route '%s' on this router", full);
-        free(full);
+        dk__free(full);
         return DK_ENOTFOUND;
     }
-    free(full);
+    dk__free(full);
     json_t *d = json_object();
     if (d == NULL)
         return DK_ENOMEM;
@@ -342,12 +344,12 @@ int dk_route_document(dk_router *r, const char *name, const dk_route_doc *doc)
 
 dk_route *dk__route_clone(const dk_route *src)
 {
-    dk_route *r = calloc(1, sizeof(*r));
+    dk_route *r = dk__calloc(1, sizeof(*r));
     if (r == NULL)
         return NULL;
     *r = *src;
-    r->name = strdup(src->name);
-    r->kind_name = strdup(src->kind_name);
+    r->name = dk__strdup(src->name);
+    r->kind_name = dk__strdup(src->kind_name);
     r->config = json_deep_copy(src->config);
     r->doc = src->doc ? json_deep_copy(src->doc) : NULL;
     r->input = src->input ? dk_schema_compile(dk_schema_json(src->input), NULL) : NULL;
@@ -369,7 +371,7 @@ static int collect(const dk_router *r, dk_route ***out, size_t *n, size_t *cap)
     for (size_t i = 0; i < r->nroutes; i++) {
         if (*n == *cap) {
             *cap = *cap ? *cap * 2 : 16;
-            dk_route **v = realloc(*out, *cap * sizeof(*v));
+            dk_route **v = dk__realloc(*out, *cap * sizeof(*v));
             if (v == NULL)
                 return DK_ENOMEM;
             *out = v;
@@ -399,19 +401,19 @@ int dk_router_mount(dk_router *r, const dk_router *other)
         dk__mw_list mw = {0};
         if (name == NULL || dk__mw_list_copy(&mw, &r->mw) < 0 ||
             dk__mw_list_copy(&mw, &list[i]->mw) < 0) {
-            free(name);
+            dk__free(name);
             dk__mw_list_free(&mw);
             dk__route_free(c);
             rc = DK_ENOMEM;
             break;
         }
-        free(c->name);
+        dk__free(c->name);
         c->name = name;
         dk__mw_list_free(&c->mw);
         c->mw = mw;
         rc = add_route(r, c);
     }
-    free(list);
+    dk__free(list);
     return rc;
 }
 
@@ -475,8 +477,8 @@ static void methods_text(unsigned m, char *buf, size_t len)
 
 void dk__routes_free(dk_app *app)
 {
-    free(app->table.slots);
-    free(app->table.list);
+    dk__free(app->table.slots);
+    dk__free(app->table.list);
     memset(&app->table, 0, sizeof(app->table));
 }
 
@@ -487,20 +489,20 @@ int dk__routes_build(dk_app *app, dk_err *err)
     for (size_t i = 0; i < app->nrouters; i++) {
         const char *e = first_error(app->routers[i]);
         if (e) {
-            free(list);
+            dk__free(list);
             return dk_err_set(err, DK_EINVAL, "%s", e);
         }
         if (collect(app->routers[i], &list, &n, &cap) < 0) {
-            free(list);
+            dk__free(list);
             return dk_err_set(err, DK_ENOMEM, "out of memory building routes");
         }
     }
     size_t size = 16;
     while (size < n * 2)
         size *= 2;
-    dk_route **slots = calloc(size, sizeof(*slots));
+    dk_route **slots = dk__calloc(size, sizeof(*slots));
     if (slots == NULL) {
-        free(list);
+        dk__free(list);
         return dk_err_set(err, DK_ENOMEM, "out of memory building routes");
     }
     int rc = 0;
@@ -519,8 +521,8 @@ int dk__routes_build(dk_app *app, dk_err *err)
             break;
         slots[s] = r;
         /* Resolve middleware names and handler kinds now: nothing fails open. */
-        free(r->mw_impl);
-        r->mw_impl = calloc(r->mw.n + 1, sizeof(*r->mw_impl));
+        dk__free(r->mw_impl);
+        r->mw_impl = dk__calloc(r->mw.n + 1, sizeof(*r->mw_impl));
         if (r->mw_impl == NULL) {
             rc = dk_err_set(err, DK_ENOMEM, "out of memory");
             break;
@@ -554,8 +556,8 @@ int dk__routes_build(dk_app *app, dk_err *err)
         methods_text(r->methods, r->allow, sizeof(r->allow));
     }
     if (rc < 0) {
-        free(slots);
-        free(list);
+        dk__free(slots);
+        dk__free(list);
         return rc;
     }
     dk__routes_free(app);

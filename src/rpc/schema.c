@@ -131,16 +131,16 @@ static void node_free(dk__snode *n)
     node_free(n->items);
     for (size_t i = 0; i < n->nprops; i++)
         node_free(n->props[i].schema);
-    free(n->props);
-    free(n->by_key);
+    dk__free(n->props);
+    dk__free(n->by_key);
     node_free(n->addl_schema);
     for (size_t i = 0; i < n->nbranches; i++)
         node_free(n->branches[i]);
-    free(n->branches);
+    dk__free(n->branches);
     json_decref(n->def);
     pcre2_code_free(n->re);
-    free(n->expected);
-    free(n);
+    dk__free(n->expected);
+    dk__free(n);
 }
 
 static dk__snode *compile_node(cctx *c, const json_t *j);
@@ -196,7 +196,7 @@ static bool compile_type(cctx *c, dk__snode *n, const json_t *j)
             strcat(expected, " | ");
         strcat(expected, json_string_value(e));
     }
-    n->expected = strdup(expected);
+    n->expected = dk__strdup(expected);
     return n->expected != NULL || nomem(c);
 }
 
@@ -340,8 +340,8 @@ static bool compile_object(cctx *c, dk__snode *n, const json_t *j)
         return fail(c, "required", "must be an array of property names");
     size_t cap = json_object_size(props) + json_array_size(req);
     if (cap > 0) {
-        n->props = calloc(cap, sizeof(*n->props));
-        n->by_key = calloc(cap, sizeof(*n->by_key));
+        n->props = dk__calloc(cap, sizeof(*n->props));
+        n->by_key = dk__calloc(cap, sizeof(*n->by_key));
         if (n->props == NULL || n->by_key == NULL)
             return nomem(c);
     }
@@ -415,7 +415,7 @@ static bool compile_union(cctx *c, dk__snode *n, const json_t *j)
     if (!json_is_array(list) || json_array_size(list) == 0)
         return fail(c, kw, "must be a non-empty array of schemas");
     n->one_of = one != NULL;
-    n->branches = calloc(json_array_size(list), sizeof(*n->branches));
+    n->branches = dk__calloc(json_array_size(list), sizeof(*n->branches));
     if (n->branches == NULL)
         return nomem(c);
     for (size_t i = 0; i < json_array_size(list); i++) {
@@ -471,14 +471,14 @@ static bool compile_default(cctx *c, dk__snode *n, const json_t *j)
     fail(c, "default", "does not validate against its schema (%s at %s: %s)",
          json_string_value(json_object_get(first, "code")), where ? where : "[]",
          json_string_value(json_object_get(first, "message")));
-    free(where);
+    dk__free(where);
     json_decref(issues);
     return false;
 }
 
 static dk__snode *compile_node(cctx *c, const json_t *j)
 {
-    dk__snode *n = calloc(1, sizeof(*n));
+    dk__snode *n = dk__calloc(1, sizeof(*n));
     if (n == NULL) {
         nomem(c);
         return NULL;
@@ -530,7 +530,7 @@ dk_schema *dk_schema_compile(const json_t *schema, dk_err *err)
         dk_err_set(err, DK_EINVAL, "no schema given");
         return NULL;
     }
-    dk_schema *s = calloc(1, sizeof(*s));
+    dk_schema *s = dk__calloc(1, sizeof(*s));
     if (s == NULL || (s->json = json_deep_copy(schema)) == NULL ||
         (s->mctx = pcre2_match_context_create(NULL)) == NULL) {
         dk_schema_free(s);
@@ -557,6 +557,11 @@ dk_schema *dk_schema_compile_str(const char *json_text, dk_err *err)
     }
     json_error_t je;
     json_t *j = json_loads(json_text, JSON_DECODE_ANY, &je);
+    /* jansson gives no text when it could not even set up its parser. */
+    if (j == NULL && (json_error_code(&je) == json_error_out_of_memory || je.text[0] == '\0')) {
+        dk_err_set(err, DK_ENOMEM, "out of memory");
+        return NULL;
+    }
     if (j == NULL) {
         dk_err_set(err, DK_EINVAL, "schema is not valid JSON (line %d, column %d): %s", je.line,
                    je.column, je.text);
@@ -574,7 +579,7 @@ void dk_schema_free(dk_schema *s)
     node_free(s->root);
     pcre2_match_context_free(s->mctx);
     json_decref(s->json);
-    free(s);
+    dk__free(s);
 }
 
 const json_t *dk_schema_json(const dk_schema *s)

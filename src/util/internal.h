@@ -2,9 +2,28 @@
 #ifndef DK_UTIL_INTERNAL_H
 #define DK_UTIL_INTERNAL_H
 
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdbool.h>
+
+/* ---- allocation (src/util/alloc.c) ----
+ * malloc/calloc/realloc/free with a test hook. A NULL return is an ordinary
+ * failure the caller reports (DK_ENOMEM); nothing aborts. Any thread. */
+void *dk__malloc(size_t size);
+void *dk__calloc(size_t n, size_t size);
+void *dk__realloc(void *p, size_t size);
+/** strdup that accepts NULL (returns NULL). */
+char *dk__strdup(const char *s);
+/** Copies `len` bytes of `s` and a NUL. */
+char *dk__strndup(const char *s, size_t len);
+/** Same as free(): memory from these functions may be released with either. */
+void dk__free(void *p);
+/** Tests only: the allocation `n` calls from now (0 = the next one) fails,
+ *  once; n < 0 disarms. Resets dk__alloc_failures(). */
+void dk__alloc_fail_after(long n);
+/** How many allocations failed by injection since the last arming. */
+long dk__alloc_failures(void);
 
 /** Names the calling thread (best effort, for debuggers and top). */
 void dk__thread_name(const char *name);
@@ -12,15 +31,22 @@ void dk__thread_name(const char *name);
 /** `n` random bytes from the kernel (buffered per thread: usually no system call). */
 void dk__random_bytes(unsigned char *dst, size_t n);
 
-/** A growable byte buffer on the heap. */
+/* ---- growable byte buffer (src/util/buf.c) ----
+ * Zero-initialise (`dk__buf b = {0};`), append, read `data`/`len`, then
+ * dk__buf_free() or take `data` (the caller then frees it with dk__free()).
+ * After any successful append `data` is NUL-terminated (the NUL is not
+ * counted in `len`). A failed append returns DK_ENOMEM (DK_EINVAL for a bad
+ * format) and leaves the buffer as it was. Not thread-safe. */
 typedef struct dk__buf {
-    char *data;
+    char *data; /* owned; NULL until the first append */
     size_t len, cap;
 } dk__buf;
 
 int dk__buf_append(dk__buf *b, const void *data, size_t len);
 int dk__buf_appendf(dk__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int dk__buf_vappendf(dk__buf *b, const char *fmt, va_list ap);
 int dk__buf_appends(dk__buf *b, const char *s);
+/** Frees the data and empties the buffer (reusable afterwards). */
 void dk__buf_free(dk__buf *b);
 
 /** Appends the compact JSON text of `v` (as json_dumps with JSON_COMPACT |
@@ -59,9 +85,6 @@ static inline uint64_t dk__hash_str(const char *s)
  *  character is literal (unlike dk_glob_match(), `?` is not special). A NULL
  *  pattern matches every name. Any thread. */
 bool dk__event_match(const char *pattern, const char *name);
-
-/** strdup that accepts NULL (returns NULL). */
-char *dk__strdup(const char *s);
 
 /** Case-insensitive ASCII comparison of `a` (length alen) with NUL-terminated `b`. */
 bool dk__strieq_n(const char *a, size_t alen, const char *b);

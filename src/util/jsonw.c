@@ -17,7 +17,7 @@ static int reserve(dk__buf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra + 1)
         cap *= 2;
-    char *n = realloc(b->data, cap);
+    char *n = dk__realloc(b->data, cap);
     if (n == NULL)
         return -1;
     b->data = n;

@@ -275,63 +275,6 @@ void dk__thread_name(const char *name)
     pthread_setname_np(pthread_self(), name);
 }
 
-int dk__buf_append(dk__buf *b, const void *data, size_t len)
-{
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        char *n = realloc(b->data, cap);
-        if (n == NULL)
-            return DK_ENOMEM;
-        b->data = n;
-        b->cap = cap;
-    }
-    if (len)
-        memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
-int dk__buf_appends(dk__buf *b, const char *s)
-{
-    return dk__buf_append(b, s, strlen(s));
-}
-
-int dk__buf_appendf(dk__buf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return DK_EINVAL;
-    if ((size_t)n < sizeof(tmp))
-        return dk__buf_append(b, tmp, (size_t)n);
-    char *big = malloc((size_t)n + 1);
-    if (big == NULL)
-        return DK_ENOMEM;
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    int rc = dk__buf_append(b, big, (size_t)n);
-    free(big);
-    return rc;
-}
-
-void dk__buf_free(dk__buf *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
-
-char *dk__strdup(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
 
 bool dk__strieq_n(const char *a, size_t alen, const char *b)
 {
