@@ -171,6 +171,7 @@ struct dk_ctx {
     struct timespec t0;  /* request start (CLOCK_MONOTONIC), for the request log */
     dk__trace trace;     /* W3C trace context (src/util/trace.h) */
     char traceparent[56];/* dk_ctx_traceparent(), formatted lazily */
+    bool secure;         /* TLS, or a trusted proxy's X-Forwarded-Proto: https */
 };
 
 struct dk_next {

@@ -99,8 +99,8 @@ static int session_create(auth_svc *a, int64_t user_id, char token[2 * TOKEN_BYT
 /* Asks the "auth" middleware to send this cookie with the answer. */
 static int set_cookie(dk_ctx *ctx, const char *token, int64_t max_age_s)
 {
-    char *v = dk_ctx_printf(ctx, COOKIE_NAME "=%s; HttpOnly; SameSite=Lax; Path=/; Max-Age=%lld",
-                            token, (long long)max_age_s);
+    char *v = dk_ctx_printf(ctx, COOKIE_NAME "=%s; HttpOnly; SameSite=Lax; Path=/; Max-Age=%lld%s",
+                            token, (long long)max_age_s, dk_ctx_is_secure(ctx) ? "; Secure" : "");
     if (v == NULL)
         return DK_ENOMEM;
     return dk_ctx_set(ctx, "board.setCookie", json_string(v));

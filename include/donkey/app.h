@@ -255,7 +255,7 @@ DK_API void dk_app_options_init(dk_app_options *o);
  *  --host H, --log-level L, --log-format F, --tls-cert FILE, --tls-key FILE,
  *  --http2 (off by default); limits, see docs/security.md:
  *  --max-body BYTES, --max-header-bytes BYTES, --max-headers N (1..100),
- *  --max-connections N, --max-connections-per-ip N, --read-timeout DUR, --idle-timeout DUR,
+ *  --max-connections N, --max-connections-per-ip N, --hsts SECONDS, --read-timeout DUR, --idle-timeout DUR,
  *  --shutdown-grace DUR, --max-json-depth N, --max-json-string BYTES,
  *  --max-sse-clients N, --max-sse-per-channel N (these two set
  *  DK_SSE_MAX_CLIENTS / DK_SSE_MAX_PER_CHANNEL); BYTES takes a k or m suffix,
@@ -327,6 +327,11 @@ DK_API const char *dk_ctx_request_id(const dk_ctx *ctx);
 /** Client IP: the socket peer, or the forwarding headers when the peer is a
  *  trusted proxy. Valid until the request ends. */
 DK_API const char *dk_ctx_ip(const dk_ctx *ctx);
+/** Whether the client reached the server over HTTPS: the request came over
+ *  TLS, or the socket peer is a trusted proxy (--trust-proxy) whose
+ *  X-Forwarded-Proto (present once; its last entry) is "https". Use it for
+ *  the Secure attribute of cookies. */
+DK_API bool dk_ctx_is_secure(const dk_ctx *ctx);
 /** Full route name. */
 DK_API const char *dk_ctx_route(const dk_ctx *ctx);
 DK_API const dk_core *dk_ctx_core(const dk_ctx *ctx);

@@ -79,6 +79,7 @@ struct dk__server {
     pthread_mutex_t ip_lock; /* guards ip_table */
     ip_count *ip_table[IP_BUCKETS];
     atomic_int reserve_fd; /* /dev/null, given up to accept-and-refuse at EMFILE */
+    char hsts[40];         /* Strict-Transport-Security value, "" when off */
     atomic_int tasks; /* requests whose handler has not finished (max_waiting) */
     pthread_mutex_t ready_lock;
     pthread_cond_t ready_cond;
@@ -601,6 +602,24 @@ static const char *fwd_lookup(void *u, const char *name)
     return found;
 }
 
+/* The peer is a trusted proxy and its X-Forwarded-Proto (the last entry:
+ * the scheme the nearest proxy saw) is https. */
+static bool forwarded_https(const dk_app *app, const char *peer, dk_request *req)
+{
+    bool trusted = false;
+    for (char **c = app->trusted; *c != NULL && !trusted; c++)
+        trusted = dk_cidr_match(*c, peer) == 1;
+    const char *v = trusted ? fwd_lookup(req, "x-forwarded-proto") : NULL;
+    if (v == NULL)
+        return false;
+    const char *last = strrchr(v, ',');
+    last = last ? last + 1 : v;
+    while (*last == ' ' || *last == '\t')
+        last++;
+    size_t n = strcspn(last, " \t");
+    return n == 5 && strncasecmp(last, "https", 5) == 0 && last[n + strspn(last + n, " \t")] == '\0';
+}
+
 /* Dotted quad without inet_ntop (which costs ~1,700 instructions per request,
  * ~5 % of a typed echo). `out` has room for 16 bytes. */
 static void format_ipv4(const struct in_addr *a, char *out)
@@ -631,8 +650,11 @@ static void peer_ip(dk_app *app, h2o_req_t *hreq, dk_request *req, dk_ctx *ctx)
     }
     req->peer_ip = dk__arena_strndup(req->arena, buf, strlen(buf));
     ctx->ip = req->peer_ip;
+    ctx->secure = app->server->ssl != NULL; /* a TLS listener takes only TLS */
     if (app->trusted == NULL || app->trusted[0] == NULL)
         return;
+    if (!ctx->secure)
+        ctx->secure = forwarded_https(app, buf, req);
     char out[256];
     if (dk_client_ip_resolve(buf, (const char *const *)app->trusted, app->ip_header, fwd_lookup,
                              req, out, sizeof(out)) == 0 &&
@@ -823,6 +845,15 @@ static void stream_abandon(dk_stream *s)
     dk_stream_unref(s);
 }
 
+/* --hsts: Strict-Transport-Security on answers to HTTPS clients, unless the
+ * handler set its own. */
+static void add_hsts(dk__server *srv, dk_ctx *ctx, dk_response *res)
+{
+    if (srv->hsts[0] != '\0' && ctx->secure &&
+        dk_response_header(res, "Strict-Transport-Security") == NULL)
+        dk_response_set_header(res, "Strict-Transport-Security", srv->hsts);
+}
+
 /* The handler is done (or was never run): answer and recycle the task. */
 static void task_finish(task *t)
 {
@@ -832,6 +863,7 @@ static void task_finish(task *t)
         *t->slot = NULL; /* h2o may dispose the request from here on */
     dk_stream *stream = NULL;
     if (hreq != NULL) {
+        add_hsts(w->srv, &t->ctx, &t->res);
         send_response(hreq, &t->res, &stream);
         dk__access_log(&t->ctx);
     } else if (t->res.stream != NULL) {
@@ -1422,6 +1454,9 @@ int dk__server_start(dk_app *app, dk_err *err)
     pthread_mutex_init(&srv->ip_lock, NULL);
     atomic_init(&srv->reserve_fd, open("/dev/null", O_RDONLY | O_CLOEXEC));
     default_max_connections(app);
+    if (app->opts.hsts_seconds > 0)
+        snprintf(srv->hsts, sizeof(srv->hsts), "max-age=%llu",
+                 (unsigned long long)app->opts.hsts_seconds);
     h2o_config_init(&srv->config);
     srv->config.max_request_entity_size = app->opts.max_body_bytes;
     /* h2o 2.2 has one HTTP/1 timer for "waiting for a request": it covers the

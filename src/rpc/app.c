@@ -155,6 +155,8 @@ static const help_row help_rows[] = {
     {"--tls-cert", "FILE", "DONKEY_TLS_CERT", H_STR, F(tls_cert_file), NULL,
      "PEM certificate chain (TLS when both are set)"},
     {"--tls-key", "FILE", "DONKEY_TLS_KEY", H_STR, F(tls_key_file), NULL, "PEM private key"},
+    {"--hsts", "SECONDS", "DONKEY_HSTS", H_TEXT, 0, "0 (off)",
+     "Strict-Transport-Security max-age on answers to HTTPS clients"},
     {"--http2", NULL, "DONKEY_HTTP2", H_BOOL, F(http2), NULL,
      "offer HTTP/2 over TLS (ALPN); DONKEY_HTTP2=1"},
     {"--routes-json", NULL, "", H_BOOL, F(routes_json), NULL,
@@ -373,6 +375,13 @@ static int parse_args(dk_app_options *o, char **args, int nargs, int *out, int *
             if (parse_int(v, 1, 1000000, &o->max_connections) < 0)
                 return dk_err_set(err, DK_EINVAL, "--max-connections must be 1..1000000, got '%s'",
                                   v);
+        } else if (strcmp(a, "--hsts") == 0) {
+            NEED_VALUE();
+            int secs;
+            if (parse_int(v, 0, 1000000000, &secs) < 0)
+                return dk_err_set(err, DK_EINVAL, "--hsts must be seconds 0..1000000000, got '%s'",
+                                  v);
+            o->hsts_seconds = (uint64_t)secs;
         } else if (strcmp(a, "--max-connections-per-ip") == 0) {
             NEED_VALUE();
             if (parse_int(v, 0, 1000000, &o->max_connections_per_ip) < 0)

@@ -124,6 +124,7 @@ const char *dk_trace_current_id(char buf[33])
     memcpy(buf, t->trace_id, 33);
     return buf;
 }
+bool dk_ctx_is_secure(const dk_ctx *ctx) { return ctx->secure; }
 const char *dk_ctx_route(const dk_ctx *ctx) { return ctx->route ? ctx->route->name : ""; }
 const dk_core *dk_ctx_core(const dk_ctx *ctx) { return &ctx->app->core; }
 dk_app *dk_ctx_app(const dk_ctx *ctx) { return ctx->app; }

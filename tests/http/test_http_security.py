@@ -2,22 +2,28 @@
 against the conformance app: request framing (smuggling shapes), Content-Type
 of typed routes, trusted proxies, CORS configuration, per-IP connection caps,
 descriptor exhaustion, Secure cookies and HSTS."""
+import http.client
 import json
 import os
 import resource
+import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
 import unittest
 
-from dk import CONFORMANCE, Server, free_port
+from dk import CONFORMANCE, Response, Server, free_port
+from test_board import BOARD, PASSWORD, SqliteDb, board_server, session_cookie, uname
+from test_tls import make_cert
 
 
-def exchange(port, data, timeout=5):
-    """Sends raw bytes; returns (bytes read, True if the server closed the
-    connection before `timeout`)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+def exchange(port, data, timeout=5, source=None):
+    """Sends raw bytes (from local address `source`); returns (bytes read, True
+    if the server closed the connection before `timeout`)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                 source_address=(source, 0) if source else None)
     try:
         s.sendall(data)
         out = b""
@@ -200,18 +206,9 @@ class ContentType(unittest.TestCase):
 
 def ip_seen(port, headers, source="127.0.0.1"):
     """conf.ip through a raw socket from `source`, with extra header lines."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
-    try:
-        s.sendall(b"POST /conf.ip HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers +
-                  b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    finally:
-        s.close()
+    out, _ = exchange(port, b"POST /conf.ip HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" +
+                      headers + b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+                      source=source)
     status, _, body = parse(out)
     assert status == 200, out
     return json.loads(body)["ip"]
@@ -465,6 +462,81 @@ class DescriptorExhaustion(unittest.TestCase):
             finally:
                 for s in held:
                     s.close()
+
+
+def https_request(port, route, body, headers=None):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {})
+    c.request("POST", "/" + route, body=json.dumps(body), headers=h)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return Response(r.status, r.getheaders(), data)
+
+
+@unittest.skipUnless(shutil.which("openssl"), "openssl command not installed")
+class SecureTransport(unittest.TestCase):
+    """dk_ctx_is_secure(): TLS, or a trusted proxy's X-Forwarded-Proto: https.
+    --hsts sends Strict-Transport-Security to such clients; the board's session
+    cookie gets Secure."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="dk-sec-")
+        cls.cert, cls.key = make_cert(cls.tmp.name)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_hsts(self):
+        with Server("--tls-cert", self.cert, "--tls-key", self.key, "--hsts", "31536000") as srv:
+            for route, body, status in (("conf.echo", {"name": "x"}, 200), ("conf.nope", {}, 404)):
+                r = https_request(srv.port, route, body)
+                self.assertEqual(r.status, status)
+                self.assertEqual(r.headers.get("strict-transport-security"), "max-age=31536000")
+        with Server("--tls-cert", self.cert, "--tls-key", self.key) as srv:
+            self.assertNotIn("strict-transport-security", https_request(srv.port, "conf.echo",
+                                                                        {"name": "x"}).headers)
+        with Server("--hsts", "600", "--trust-proxy", "127.0.0.1") as srv:
+            # Cleartext: never (a browser ignores it there anyway)...
+            r = srv.call("conf.echo", {"name": "x"})
+            self.assertNotIn("strict-transport-security", r.headers)
+            # ... unless the trusted proxy says the client used https.
+            r = srv.call("conf.echo", {"name": "x"}, headers={"X-Forwarded-Proto": "https"})
+            self.assertEqual(r.headers.get("strict-transport-security"), "max-age=600")
+            # From a peer that is not a trusted proxy, the header means nothing.
+            out, _ = exchange(srv.port, b"POST /conf.echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                              b"X-Forwarded-Proto: https\r\nContent-Length: 12\r\n\r\n" + BODY,
+                              source="127.0.0.2")
+            self.assertEqual(parse(out)[0], 200)
+            self.assertNotIn(b"strict-transport-security", out.lower())
+
+    @unittest.skipUnless(os.path.exists(BOARD), "board example not built")
+    def test_board_cookie_secure(self):
+        def signup(srv, tls, headers=None):
+            body = {"username": uname(), "password": PASSWORD}
+            if tls:
+                r = https_request(srv.port, "auth.signup", body, headers)
+            else:
+                r = srv.call("auth.signup", body, headers=headers)
+            self.assertEqual(r.status, 200, r)
+            return session_cookie(r)[1]
+
+        with tempfile.TemporaryDirectory(prefix="dk-sec-board-") as tmp:
+            db = SqliteDb(tmp)
+            with board_server(db, tmp, "--tls-cert", self.cert, "--tls-key", self.key) as srv:
+                self.assertIn("; Secure", signup(srv, True))
+        with tempfile.TemporaryDirectory(prefix="dk-sec-board-") as tmp:
+            db = SqliteDb(tmp)
+            with board_server(db, tmp, "--trust-proxy", "127.0.0.1") as srv:
+                self.assertNotIn("Secure", signup(srv, False))
+                self.assertIn("; Secure", signup(srv, False, {"X-Forwarded-Proto": "https"}))
+                self.assertNotIn("Secure", signup(srv, False, {"X-Forwarded-Proto": "http"}))
 
 
 if __name__ == "__main__":
