@@ -150,7 +150,7 @@ class DatabaseFaults(Base):
             with Server("--db", db) as srv:
                 self.assertEqual(srv.call("conf.notes.add", {"text": "first"}).status, 200)
                 filler = os.path.join(mnt, "filler")
-                with open(filler, "wb") as f:
+                with open(filler, "wb", buffering=0) as f:  # close() has nothing left to flush
                     try:
                         while True:
                             f.write(b"\0" * 65536)
