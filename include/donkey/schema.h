@@ -9,9 +9,13 @@
  * points), pattern (PCRE2, UTF mode, unanchored search), format (email, uuid,
  * date-time, date, uri), enum, const, minimum, maximum, exclusiveMinimum,
  * exclusiveMaximum, multipleOf, default (filled in for absent properties, at
- * every level), anyOf, oneOf. No type coercion. Annotations and unknown
- * keywords (title, description, $schema, examples...) are ignored; validation
- * keywords that are not implemented ($ref, allOf, not, ...) are refused.
+ * every level), anyOf, oneOf. No type coercion. Annotations (title,
+ * description, $schema, examples...) and "x-..." names are ignored;
+ * validation keywords that are not implemented ($ref, allOf, not, ...) are
+ * refused, and so is any other keyword (strict, as Ajv: a typo such as
+ * "minLenght" is a compile error) unless allowed as an extension
+ * (dk_schema_allow_keyword(), dk_schema_options). Patterns follow ECMAScript:
+ * \p{Letter}, Unicode \s, ASCII \d and \w, \uXXXX.
  *
  * Issues: [{"path": [key|index...], "message": str, "code": str, ...}], all
  * collected in schema traversal order. Codes: invalid_type, too_small,
@@ -40,6 +44,29 @@ typedef struct dk_schema dk_schema;
  *  schema is invalid (unknown type name, bad pattern, min > max, a default
  *  that does not validate, ...). Caller frees with dk_schema_free(). Any thread. */
 DK_API dk_schema *dk_schema_compile(const json_t *schema, dk_err *err);
+
+/** Compile options (dk_schema_compile_ex()). Fill with dk_schema_options_init(). */
+typedef struct dk_schema_options {
+    /** NULL-terminated names of extension keywords to accept (and ignore), on
+     *  top of the standard ones, "x-..." names and dk_schema_allow_keyword()'s;
+     *  borrowed for the call. NULL: none. */
+    const char *const *keywords;
+    /** Accept every unknown keyword, as donkey did before strict mode. */
+    bool allow_unknown_keywords;
+} dk_schema_options;
+
+/** Fills `o` with the defaults (strict: unknown keywords are refused). */
+DK_API void dk_schema_options_init(dk_schema_options *o);
+
+/** dk_schema_compile() with options (`o` may be NULL: the defaults). */
+DK_API dk_schema *dk_schema_compile_ex(const json_t *schema, const dk_schema_options *o,
+                                       dk_err *err);
+
+/** Accepts the extension keyword `name` (copied) in every schema compiled
+ *  afterwards in this process, including route schemas, which the router
+ *  compiles. Call before declaring routes. 0, DK_EINVAL (empty or longer
+ *  than 63 bytes) or DK_ELIMIT (64 names already). Any thread. */
+DK_API int dk_schema_allow_keyword(const char *name);
 
 /** Parses JSON text and compiles it. Same contract as dk_schema_compile(). */
 DK_API dk_schema *dk_schema_compile_str(const char *json_text, dk_err *err);

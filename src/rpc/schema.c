@@ -1,6 +1,7 @@
 /* JSON Schema compiler: turns the schema JSON into a dk__snode tree once, so
  * per-request validation (schema_check.c) never parses keywords. */
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 typedef struct cctx {
     dk_schema *s;
+    const dk_schema_options *o;
     dk_err *err;
     char path[256]; /* JSON pointer of the node being compiled */
     size_t plen;
@@ -29,6 +31,75 @@ static const char *const unsupported[] = {
     "minContains",   "maxContains",          "dependentRequired", "dependentSchemas",
     "dependencies",  "propertyNames",        "unevaluatedProperties", "unevaluatedItems",
 };
+
+/* Every other keyword must be one of these (or an extension, below): a
+ * misspelt keyword ("minLenght") is a compile error, as in Ajv's strict mode,
+ * instead of a constraint that silently never applies. */
+static const char *const known[] = {
+    /* implemented */
+    "type", "properties", "required", "additionalProperties", "minProperties", "maxProperties",
+    "items", "minItems", "maxItems", "minLength", "maxLength", "pattern", "format", "enum",
+    "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+    "default", "anyOf", "oneOf",
+    /* core, annotations and content (draft 2020-12), ignored */
+    "$schema", "$id", "$anchor", "$dynamicAnchor", "$vocabulary", "$comment", "$defs",
+    "definitions", "title", "description", "examples", "deprecated", "readOnly", "writeOnly",
+    "contentEncoding", "contentMediaType", "contentSchema",
+};
+
+/* Extension keywords accepted by every schema of the process
+ * (dk_schema_allow_keyword()); fixed storage, so nothing to free at exit. */
+#define MAX_EXTENSIONS 64
+static pthread_mutex_t ext_lock = PTHREAD_MUTEX_INITIALIZER;
+static char ext_names[MAX_EXTENSIONS][64];
+static size_t ext_count;
+
+int dk_schema_allow_keyword(const char *name)
+{
+    if (name == NULL || *name == '\0' || strlen(name) >= sizeof(ext_names[0]))
+        return DK_EINVAL;
+    int rc = 0;
+    pthread_mutex_lock(&ext_lock);
+    size_t i = 0;
+    while (i < ext_count && strcmp(ext_names[i], name) != 0)
+        i++;
+    if (i == ext_count) {
+        if (ext_count == MAX_EXTENSIONS)
+            rc = DK_ELIMIT;
+        else
+            strcpy(ext_names[ext_count++], name);
+    }
+    pthread_mutex_unlock(&ext_lock);
+    return rc;
+}
+
+void dk_schema_options_init(dk_schema_options *o)
+{
+    if (o != NULL)
+        *o = (dk_schema_options){0};
+}
+
+static bool keyword_allowed(const cctx *c, const char *k)
+{
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(k, known[i]) == 0)
+            return true;
+    if (strncmp(k, "x-", 2) == 0) /* OpenAPI-style vendor extensions */
+        return true;
+    if (c->o != NULL) {
+        if (c->o->allow_unknown_keywords)
+            return true;
+        for (const char *const *e = c->o->keywords; e != NULL && *e != NULL; e++)
+            if (strcmp(k, *e) == 0)
+                return true;
+    }
+    bool found = false;
+    pthread_mutex_lock(&ext_lock);
+    for (size_t i = 0; i < ext_count && !found; i++)
+        found = strcmp(k, ext_names[i]) == 0;
+    pthread_mutex_unlock(&ext_lock);
+    return found;
+}
 
 static size_t path_push(cctx *c, const char *tok, size_t len)
 {
@@ -219,13 +290,23 @@ static bool compile_string(cctx *c, dk__snode *n, const json_t *j)
         int code;
         PCRE2_SIZE off;
         n->re_src = json_string_value(p);
-        /* UTF mode so "." and lengths work on code points; unanchored, as JSON
-         * Schema patterns are searches, not whole-string matches. */
-        n->re = pcre2_compile((PCRE2_SPTR)n->re_src, json_string_length(p), PCRE2_UTF, &code,
+        /* ECMAScript syntax rewritten for PCRE2 (schema_regex.c); UTF mode so
+         * "." and lengths work on code points; unanchored, as JSON Schema
+         * patterns are searches, not whole-string matches. */
+        size_t elen;
+        char *ecma = dk__schema_regex(n->re_src, json_string_length(p), &elen);
+        if (ecma == NULL)
+            return nomem(c);
+        bool same = elen == json_string_length(p) && memcmp(ecma, n->re_src, elen) == 0;
+        n->re = pcre2_compile((PCRE2_SPTR)ecma, elen,
+                              PCRE2_UTF | PCRE2_ALLOW_EMPTY_CLASS | PCRE2_DOLLAR_ENDONLY, &code,
                               &off, NULL);
+        free(ecma);
         if (n->re == NULL) {
             PCRE2_UCHAR msg[120];
             pcre2_get_error_message(code, msg, sizeof(msg));
+            if (!same) /* the offset is into the rewritten text */
+                return fail(c, "pattern", "invalid regular expression: %s", (const char *)msg);
             return fail(c, "pattern", "invalid regular expression at offset %zu: %s",
                         (size_t)off, (const char *)msg);
         }
@@ -499,6 +580,15 @@ static dk__snode *compile_node(cctx *c, const json_t *j)
             goto fail;
         }
     }
+    const char *key;
+    const json_t *val;
+    json_object_foreach((json_t *)j, key, val) {
+        if (!keyword_allowed(c, key)) {
+            fail(c, key, "unknown keyword (a typo? extension keywords must be allowed with "
+                         "dk_schema_allow_keyword())");
+            goto fail;
+        }
+    }
     if (!compile_type(c, n, j))
         goto fail;
     const json_t *e = json_object_get(j, "enum");
@@ -526,6 +616,11 @@ fail:
 
 dk_schema *dk_schema_compile(const json_t *schema, dk_err *err)
 {
+    return dk_schema_compile_ex(schema, NULL, err);
+}
+
+dk_schema *dk_schema_compile_ex(const json_t *schema, const dk_schema_options *o, dk_err *err)
+{
     if (schema == NULL) {
         dk_err_set(err, DK_EINVAL, "no schema given");
         return NULL;
@@ -540,7 +635,7 @@ dk_schema *dk_schema_compile(const json_t *schema, dk_err *err)
     pcre2_set_match_limit(s->mctx, MATCH_LIMIT);
     pcre2_set_depth_limit(s->mctx, DEPTH_LIMIT);
     /* Compile from our own copy: the tree borrows its keys and enum values. */
-    cctx c = {.s = s, .err = err};
+    cctx c = {.s = s, .o = o, .err = err};
     s->root = compile_node(&c, s->json);
     if (s->root == NULL) {
         dk_schema_free(s);

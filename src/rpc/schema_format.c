@@ -1,5 +1,6 @@
 /* String formats for the schema validator, hand-written so they cost no regex
  * match and no allocation per request. */
+#include <arpa/inet.h>
 #include <string.h>
 
 #include "schema_internal.h"
@@ -34,26 +35,24 @@ size_t dk__utf8_len(const char *s, size_t len)
     return n;
 }
 
-/* Pragmatic address check (RFC 5321 sizes, dot-atom local part, a host name
- * with a letters-only TLD). Quoted local parts and IP literals are refused,
- * as most web validators do. */
-static bool check_email(const char *s, size_t len)
+/* Dotted-quad IPv4 (no leading zeros) or RFC 4291 IPv6 text, `len` bytes at `s`.
+ * inet_pton() does the parsing; it refuses zone ids and leading zeros in a
+ * dotted quad, also inside an IPv4-mapped IPv6 address. */
+static bool is_ip(int family, const char *s, size_t len)
 {
-    const char *at = memchr(s, '@', len);
-    if (len > 254 || at == NULL)
+    char buf[64];
+    unsigned char addr[16];
+    if (len == 0 || len >= sizeof(buf) || memchr(s, '\0', len) != NULL)
         return false;
-    size_t local = (size_t)(at - s);
-    const char *d = at + 1;
-    size_t dlen = len - local - 1;
-    if (local == 0 || local > 64 || s[0] == '.' || s[local - 1] == '.')
-        return false;
-    for (size_t i = 0; i < local; i++) {
-        char c = s[i];
-        if (c == '.' && s[i + 1] == '.')
-            return false;
-        if (!is_alpha(c) && !is_digit(c) && !in_set(c, ".!#$%&'*+/=?^_`{|}~-"))
-            return false;
-    }
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    return inet_pton(family, buf, addr) == 1;
+}
+
+/* Host name: dot-separated labels of letters, digits and '-' (not at either
+ * end of a label, at most 63 bytes), at least two labels, a letters-only TLD. */
+static bool check_domain(const char *d, size_t dlen)
+{
     size_t labels = 0, start = 0;
     for (size_t i = 0; i <= dlen; i++) {
         if (i < dlen && d[i] != '.') {
@@ -75,6 +74,56 @@ static bool check_email(const char *s, size_t len)
         start = i + 1;
     }
     return labels >= 2;
+}
+
+/* RFC 5321 mailbox: a dot-atom or a quoted-string local part ("joe bloggs",
+ * with backslash escapes), '@', then a host name or an address literal
+ * ([127.0.0.1] or [IPv6:::1]). Sizes as in RFC 5321 (64 / 254). */
+static bool check_email(const char *s, size_t len)
+{
+    if (len > 254 || len == 0)
+        return false;
+    size_t local;
+    if (s[0] == '"') {
+        size_t i = 1;
+        for (; i < len && s[i] != '"'; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if (c == '\\') {
+                i++;
+                if (i == len || (unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+                    return false;
+            } else if (c < 0x20 || c > 0x7e) {
+                return false;
+            }
+        }
+        if (i == len || i < 2) /* unterminated, or "" */
+            return false;
+        local = i + 1;
+    } else {
+        const char *at = memchr(s, '@', len);
+        if (at == NULL)
+            return false;
+        local = (size_t)(at - s);
+        if (local == 0 || s[0] == '.' || s[local - 1] == '.')
+            return false;
+        for (size_t i = 0; i < local; i++) {
+            char c = s[i];
+            if (c == '.' && s[i + 1] == '.')
+                return false;
+            if (!is_alpha(c) && !is_digit(c) && !in_set(c, ".!#$%&'*+/=?^_`{|}~-"))
+                return false;
+        }
+    }
+    if (local > 64 || local >= len || s[local] != '@')
+        return false;
+    const char *d = s + local + 1;
+    size_t dlen = len - local - 1;
+    if (dlen >= 2 && d[0] == '[' && d[dlen - 1] == ']') {
+        if (dlen > 7 && strncmp(d + 1, "IPv6:", 5) == 0)
+            return is_ip(AF_INET6, d + 6, dlen - 7);
+        return is_ip(AF_INET, d + 1, dlen - 2);
+    }
+    return check_domain(d, dlen);
 }
 
 /* 8-4-4-4-12 hex digits, any version (JSON Schema's "uuid" is RFC 4122 syntax). */
@@ -120,17 +169,19 @@ static bool check_full_date(const char *s, size_t len)
 }
 
 /* RFC 3339 date-time: full-date "T" HH:MM:SS[.frac] ("Z" | +HH:MM | -HH:MM).
- * The offset is mandatory; 'T' and 'Z' may be lower case (RFC 3339 §5.6). */
+ * The offset is mandatory; 'T' and 'Z' may be lower case (RFC 3339 §5.6). A
+ * leap second (:60) only exists at 23:59 UTC, so it must fall there once the
+ * offset is applied (15:59:60-08:00 is fine, 23:58:60Z is not). */
 static bool check_date_time(const char *s, size_t len)
 {
-    int h, mi, sec, oh, om;
+    int h, mi, sec, oh = 0, om = 0, sign = 0;
     if (len < 20 || !check_full_date(s, 10) || (s[10] != 'T' && s[10] != 't'))
         return false;
     const char *p = s + 11, *end = s + len;
     if (!digits(p, 2, &h) || p[2] != ':' || !digits(p + 3, 2, &mi) || p[5] != ':' ||
         !digits(p + 6, 2, &sec))
         return false;
-    if (h > 23 || mi > 59 || sec > 60) /* 60: leap second */
+    if (h > 23 || mi > 59 || sec > 60)
         return false;
     p += 8;
     if (p < end && *p == '.') {
@@ -142,16 +193,100 @@ static bool check_date_time(const char *s, size_t len)
     }
     if (p == end)
         return false;
-    if (*p == 'Z' || *p == 'z')
-        return p + 1 == end;
-    if ((*p != '+' && *p != '-') || end - p != 6 || !digits(p + 1, 2, &oh) || p[3] != ':' ||
-        !digits(p + 4, 2, &om))
-        return false;
-    return oh <= 23 && om <= 59;
+    if (*p == 'Z' || *p == 'z') {
+        if (p + 1 != end)
+            return false;
+    } else {
+        if ((*p != '+' && *p != '-') || end - p != 6 || !digits(p + 1, 2, &oh) || p[3] != ':' ||
+            !digits(p + 4, 2, &om) || oh > 23 || om > 59)
+            return false;
+        sign = *p == '+' ? 1 : -1;
+    }
+    if (sec == 60) {
+        int utc = ((h * 60 + mi - sign * (oh * 60 + om)) % 1440 + 1440) % 1440;
+        return utc == 23 * 60 + 59;
+    }
+    return true;
 }
 
-/* RFC 3986 absolute URI: a scheme, ':', then only URI characters with valid
- * percent escapes and at most one '#'. Non-ASCII needs percent-encoding. */
+static bool unreserved(char c)
+{
+    return is_alpha(c) || is_digit(c) || in_set(c, "-._~");
+}
+
+static bool sub_delim(char c)
+{
+    return in_set(c, "!$&'()*+,;=");
+}
+
+/* Checks `s[i..end)` against the characters `ok` (unreserved, sub-delims and
+ * `extra`) and valid percent escapes. */
+static bool uri_chars(const char *s, size_t i, size_t end, const char *extra)
+{
+    for (; i < end; i++) {
+        char c = s[i];
+        if (c == '%') {
+            if (i + 2 >= end || !is_hex(s[i + 1]) || !is_hex(s[i + 2]))
+                return false;
+            i += 2;
+        } else if (!unreserved(c) && !sub_delim(c) && !in_set(c, extra)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* RFC 3986 authority: [userinfo "@"] host [":" port], host a reg-name or an
+ * IP-literal ("[" IPv6 or IPvFuture "]"); the port is digits. */
+static bool check_authority(const char *s, size_t len)
+{
+    size_t start = 0;
+    const char *at = memchr(s, '@', len);
+    if (at != NULL) {
+        start = (size_t)(at - s) + 1;
+        if (!uri_chars(s, 0, start - 1, ":"))
+            return false;
+    }
+    size_t host_end;
+    if (start < len && s[start] == '[') {
+        const char *close = memchr(s + start, ']', len - start);
+        if (close == NULL)
+            return false;
+        host_end = (size_t)(close - s) + 1;
+        const char *lit = s + start + 1;
+        size_t llen = host_end - start - 2;
+        if (llen > 0 && (lit[0] == 'v' || lit[0] == 'V')) { /* IPvFuture: v1.xyz */
+            size_t k = 1;
+            while (k < llen && is_hex(lit[k]))
+                k++;
+            if (k == 1 || k + 1 >= llen || lit[k] != '.')
+                return false;
+            for (k++; k < llen; k++)
+                if (!unreserved(lit[k]) && !sub_delim(lit[k]) && lit[k] != ':')
+                    return false;
+        } else if (!is_ip(AF_INET6, lit, llen)) {
+            return false;
+        }
+    } else {
+        const char *colon = memchr(s + start, ':', len - start);
+        host_end = colon != NULL ? (size_t)(colon - s) : len;
+        if (!uri_chars(s, start, host_end, ""))
+            return false;
+    }
+    if (host_end == len)
+        return true;
+    if (s[host_end] != ':')
+        return false;
+    for (size_t i = host_end + 1; i < len; i++)
+        if (!is_digit(s[i]))
+            return false;
+    return true;
+}
+
+/* RFC 3986 absolute URI: scheme ":" ["//" authority] path ["?" query]
+ * ["#" fragment], each part with only its own characters and valid percent
+ * escapes ('[' and ']' only around an IP literal host). Non-ASCII needs
+ * percent-encoding. */
 static bool check_uri(const char *s, size_t len)
 {
     size_t i = 0;
@@ -162,22 +297,21 @@ static bool check_uri(const char *s, size_t len)
         i++;
     if (i == len || s[i] != ':')
         return false;
-    bool fragment = false;
-    for (i++; i < len; i++) {
-        char c = s[i];
-        if (c == '%') {
-            if (i + 2 >= len || !is_hex(s[i + 1]) || !is_hex(s[i + 2]))
-                return false;
-            i += 2;
-        } else if (c == '#') {
-            if (fragment)
-                return false;
-            fragment = true;
-        } else if (!is_alpha(c) && !is_digit(c) && !in_set(c, "-._~:/?[]@!$&'()*+,;=")) {
+    i++;
+    if (len - i >= 2 && s[i] == '/' && s[i + 1] == '/') {
+        size_t a = i + 2, e = a;
+        while (e < len && s[e] != '/' && s[e] != '?' && s[e] != '#')
+            e++;
+        if (!check_authority(s + a, e - a))
             return false;
-        }
+        i = e;
     }
-    return true;
+    const char *hash = memchr(s + i, '#', len - i);
+    size_t rest_end = hash != NULL ? (size_t)(hash - s) : len;
+    /* path and query: pchar / "/" / "?"; the fragment the same, after one '#' */
+    if (!uri_chars(s, i, rest_end, ":@/?"))
+        return false;
+    return hash == NULL || uri_chars(s, rest_end + 1, len, ":@/?");
 }
 
 bool dk__fmt_check(dk__fmt f, const char *s, size_t len)

@@ -139,4 +139,9 @@ size_t dk__utf8_len(const char *s, size_t len);
 /* JSON equality as JSON Schema defines it: 1 and 1.0 are equal. */
 bool dk__json_equal(const json_t *a, const json_t *b);
 
+/* Rewrites an ECMAScript `pattern` (len bytes) into PCRE2 syntax: Unicode
+ * `\s`, long Unicode property names, `\uXXXX`. Returns a NUL-terminated copy
+ * (caller frees) and its length, or NULL when out of memory. */
+char *dk__schema_regex(const char *src, size_t len, size_t *out_len);
+
 #endif

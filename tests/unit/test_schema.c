@@ -407,6 +407,47 @@ static void test_pattern(void **state)
     assert_accepts("{\"pattern\":\"^x$\",\"minLength\":9}", "5");
 }
 
+/* Issue 16: patterns follow ECMAScript (JSON Schema Test Suite, optional
+ * ecmascript-regex): Unicode property names, Unicode \s, ASCII \d and \w. */
+static void test_pattern_ecmascript(void **state)
+{
+    (void)state;
+    /* "école": \p{Letter} is \p{L}; long and key=value forms. */
+    assert_accepts("{\"pattern\":\"\\\\p{Letter}cole\"}", "\"l'\xc3\xa9" "cole\"");
+    assert_accepts("{\"pattern\":\"^\\\\p{Lowercase_Letter}+$\"}", "\"\xc3\xa9t\xc3\xa9\"");
+    reject_simple("{\"pattern\":\"^\\\\p{Uppercase_Letter}$\"}", "\"\xc3\xa9\"", "invalid_format",
+                  "[]");
+    assert_accepts("{\"pattern\":\"^\\\\p{General_Category=Decimal_Number}$\"}", "\"7\"");
+    assert_accepts("{\"pattern\":\"^\\\\p{gc=Lu}$\"}", "\"\xc3\x89\"");
+    assert_accepts("{\"pattern\":\"^\\\\p{Script=Greek}+$\"}", "\"\xce\xb1\xce\xb2\"");
+    assert_accepts("{\"pattern\":\"^\\\\p{sc=Grek}$\"}", "\"\xce\xb1\"");
+    assert_accepts("{\"pattern\":\"^\\\\P{Letter}$\"}", "\"1\"");
+    assert_accepts("{\"pattern\":\"^[\\\\p{Letter}\\\\d]+$\"}", "\"\xc3\xa9" "1\"");
+    /* \s is Unicode white space (NBSP, U+FEFF, EM SPACE, U+2029), not other controls. */
+    static const char *const spaces[] = {"\" \"", "\"\\t\"", "\"\\u000b\"", "\"\\f\"",
+                                         "\"\\u00a0\"", "\"\\ufeff\"", "\"\\u2003\"",
+                                         "\"\\u2029\"", "\"\\n\""};
+    for (size_t i = 0; i < sizeof(spaces) / sizeof(spaces[0]); i++) {
+        assert_accepts("{\"pattern\":\"^\\\\s$\"}", spaces[i]);
+        assert_accepts("{\"pattern\":\"^[\\\\sx]$\"}", spaces[i]);
+        reject_simple("{\"pattern\":\"^\\\\S$\"}", spaces[i], "invalid_format", "[]");
+    }
+    reject_simple("{\"pattern\":\"^\\\\s$\"}", "\"\\u0001\"", "invalid_format", "[]");
+    reject_simple("{\"pattern\":\"^\\\\s$\"}", "\"\\u2013\"", "invalid_format", "[]");
+    assert_accepts("{\"pattern\":\"^\\\\S$\"}", "\"\\u2013\"");
+    /* \w and \d stay ASCII, as in ECMAScript. */
+    assert_accepts("{\"pattern\":\"\\\\wcole\"}", "\"l'ecole\"");
+    reject_simple("{\"pattern\":\"\\\\wcole\"}", "\"l'\xc3\xa9" "cole\"", "invalid_format", "[]");
+    reject_simple("{\"pattern\":\"^\\\\d$\"}", "\"\\u07c0\"", "invalid_format", "[]");
+    /* \uXXXX escapes, a surrogate pair, \u{...}; an escaped backslash is not \s. */
+    assert_accepts("{\"pattern\":\"^\\\\u00e9$\"}", "\"\xc3\xa9\"");
+    assert_accepts("{\"pattern\":\"^\\\\ud83d\\\\ude00$\"}", "\"\\ud83d\\ude00\"");
+    assert_accepts("{\"pattern\":\"^\\\\u{1F600}$\"}", "\"\\ud83d\\ude00\"");
+    assert_accepts("{\"pattern\":\"^\\\\\\\\s$\"}", "\"\\\\s\"");
+    /* A bad pattern is still refused with a message. */
+    assert_refused("{\"pattern\":\"\\\\p{NoSuchProperty}\"}", "pattern");
+}
+
 static void test_formats(void **state)
 {
     (void)state;
@@ -437,6 +478,62 @@ static void test_formats(void **state)
         assert_string_equal(json_string_value(field(issues, 0, "format")), cases[i].format);
         json_decref(issues);
     }
+}
+
+/* Issue 16 (cases from the JSON Schema Test Suite, draft 2020-12). */
+static void check_format(const char *format, const char *const *good, const char *const *bad)
+{
+    char s[96];
+    snprintf(s, sizeof(s), "{\"type\":\"string\",\"format\":\"%s\"}", format);
+    for (; *good; good++)
+        assert_accepts(s, *good);
+    for (; *bad; bad++)
+        reject_simple(s, *bad, "invalid_format", "[]");
+}
+
+static void test_formats_suite(void **state)
+{
+    (void)state;
+    check_format("email",
+                 (const char *const[]){"\"\\\"joe bloggs\\\"@example.com\"",
+                                       "\"\\\"joe..bloggs\\\"@example.com\"",
+                                       "\"\\\"joe@bloggs\\\"@example.com\"",
+                                       "\"joe.bloggs@[127.0.0.1]\"",
+                                       "\"joe.bloggs@[IPv6:::1]\"",
+                                       "\"joe.bloggs@[IPv6:2001:db8::7]\"",
+                                       "\"te~st@example.com\"", "\"te.s.t@example.com\"", NULL},
+                 (const char *const[]){"\"joe.bloggs@[127.0.0.300]\"",
+                                       "\"joe.bloggs@[IPv6:::12345]\"",
+                                       "\"joe.bloggs@[::1]\"", "\"\\\"joe bloggs@example.com\"",
+                                       "\"\\\"\\\"@example.com\"", "\"joe.bloggs@invalid=domain.com\"",
+                                       "\"te..st@example.com\"", "\".test@example.com\"",
+                                       "\"joe@[127.0.0.1\"", NULL});
+    check_format("date-time",
+                 (const char *const[]){"\"1998-12-31T23:59:60Z\"", "\"1998-12-31T15:59:60.123-08:00\"",
+                                       "\"1999-01-01T00:29:60+00:30\"", "\"1998-12-31T23:59:59Z\"",
+                                       NULL},
+                 (const char *const[]){"\"1998-12-31T23:59:61Z\"", "\"1998-12-31T23:58:60Z\"",
+                                       "\"1998-12-31T22:59:60Z\"", "\"1998-12-31T23:59:60+01:00\"",
+                                       "\"1998-12-31T15:59:60-07:00\"", NULL});
+    check_format("uri",
+                 (const char *const[]){"\"http://foo.bar/?baz=qux#quux\"",
+                                       "\"http://foo.com/blah_(wikipedia)_blah#cite-1\"",
+                                       "\"http://-.~_!$&'()*+,;=:%40:80%2f::::::@example.com\"",
+                                       "\"http://223.255.255.254\"",
+                                       "\"ldap://[2001:db8::7]/c=GB?objectClass?one\"",
+                                       "\"http://[::ffff:1.2.3.4]/\"", "\"http://[v1.fe:x]/\"",
+                                       "\"http://example.com:8080/path\"", "\"http://example.com:/\"",
+                                       "\"mailto:John.Doe@example.com\"",
+                                       "\"tel:+1-816-555-1212\"",
+                                       "\"urn:oasis:names:specification:docbook:dtd:xml:4.1.2\"",
+                                       "\"file:///etc/hosts\"", NULL},
+                 (const char *const[]){"\"https://[@example.org/test.txt\"",
+                                       "\"http://example.com:abc/path\"",
+                                       "\"http://[::ffff:01.2.3.4]\"", "\"http:/[::1]\"",
+                                       "\"http://example.com/[x]\"", "\"http://[::1\"",
+                                       "\"//foo.bar/?baz=qux#quux\"", "\"bar,baz:foo\"",
+                                       "\"https://example.org/foobar<>.txt\"",
+                                       "\"http://a/b#c#d\"", NULL});
 }
 
 /* ---- enum / const ---- */
@@ -756,6 +853,52 @@ static void test_invalid_schemas(void **state)
     assert_null(dk_schema_compile_str(NULL, NULL));
 }
 
+/* Issue 16: strict keywords, as Ajv. A typo is a compile error naming it and
+ * its place; extensions are allowed by name. */
+static void test_unknown_keywords(void **state)
+{
+    (void)state;
+    assert_refused("{\"type\":\"string\",\"minLenght\":3}", "minLenght at /minLenght");
+    assert_refused("{\"type\":\"string\",\"minLenght\":3}", "unknown keyword");
+    assert_refused("{\"properties\":{\"name\":{\"type\":\"string\",\"maxLenght\":3}}}",
+                   "/properties/name/maxLenght");
+    assert_refused("{\"items\":{\"tpye\":\"string\"}}", "/items/tpye");
+    assert_refused("{\"anyOf\":[{\"type\":\"string\"},{\"requried\":[\"a\"]}]}",
+                   "/anyOf/1/requried");
+    /* Standard annotations, content keywords and x- extensions are fine. */
+    accept_as("{\"type\":\"integer\",\"readOnly\":true,\"writeOnly\":false,\"$comment\":\"c\","
+              "\"deprecated\":false,\"$defs\":{\"a\":{}},\"contentMediaType\":\"text/plain\","
+              "\"x-internal\":true}",
+              "4", "4");
+
+    json_t *j = parse("{\"type\":\"number\",\"units\":\"kg\"}");
+    dk_err err = {0};
+    assert_null(dk_schema_compile(j, &err));
+    assert_non_null(strstr(err.message, "units"));
+    dk_schema_options o;
+    dk_schema_options_init(&o);
+    assert_null(o.keywords);
+    assert_false(o.allow_unknown_keywords);
+    o.keywords = (const char *const[]){"precision", "units", NULL};
+    dk_schema *s = dk_schema_compile_ex(j, &o, &err);
+    assert_non_null(s);
+    dk_schema_free(s);
+    o.keywords = NULL;
+    o.allow_unknown_keywords = true;
+    s = dk_schema_compile_ex(j, &o, &err);
+    assert_non_null(s);
+    dk_schema_free(s);
+    /* Process-wide, for route schemas compiled by the router. */
+    assert_int_equal(dk_schema_allow_keyword(""), DK_EINVAL);
+    assert_int_equal(dk_schema_allow_keyword(NULL), DK_EINVAL);
+    assert_int_equal(dk_schema_allow_keyword("units"), 0);
+    assert_int_equal(dk_schema_allow_keyword("units"), 0); /* twice is fine */
+    s = dk_schema_compile(j, &err);
+    assert_non_null(s);
+    dk_schema_free(s);
+    json_decref(j);
+}
+
 /* The exact input schema of the conformance suite. */
 static const char *const conformance =
     "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":1,"
@@ -1051,7 +1194,10 @@ int main(void)
         cmocka_unit_test(test_items),
         cmocka_unit_test(test_lengths_in_code_points),
         cmocka_unit_test(test_pattern),
+        cmocka_unit_test(test_pattern_ecmascript),
         cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_unknown_keywords),
+        cmocka_unit_test(test_formats_suite),
         cmocka_unit_test(test_enum_const),
         cmocka_unit_test(test_numeric_bounds),
         cmocka_unit_test(test_multiple_of),
