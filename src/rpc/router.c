@@ -168,6 +168,37 @@ static char *full_name(const dk_router *r, const char *name)
     return full;
 }
 
+/* A full route name is dot-separated segments of [A-Za-z0-9_]+ ("conf.echo",
+ * "users.admin.list"): it is the URL path, the client method path and the
+ * OpenAPI operation id, so nothing else may slip in. */
+static bool valid_name(const char *name)
+{
+    size_t seg = 0;
+    for (const char *p = name;; p++) {
+        if (*p == '.' || *p == '\0') {
+            if (seg == 0)
+                return false;
+            if (*p == '\0')
+                return true;
+            seg = 0;
+        } else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                   (*p >= '0' && *p <= '9') || *p == '_') {
+            seg++;
+        } else {
+            return false;
+        }
+    }
+}
+
+static int check_name(dk_router *r, const char *name)
+{
+    if (valid_name(name))
+        return 0;
+    router_error(r, "route '%s': invalid name (use segments of letters, digits and '_' "
+                    "separated by dots, as in 'users.get')", name);
+    return DK_EINVAL;
+}
+
 static int add_route(dk_router *r, dk_route *route)
 {
     for (size_t i = 0; i < r->nroutes; i++) {
@@ -233,6 +264,8 @@ static dk_route *new_route(dk_router *r, const char *name, int kind, const char 
         *rc = DK_ENOMEM;
         goto fail;
     }
+    if ((*rc = check_name(r, route->name)) < 0)
+        goto fail;
     route->input = compile_schema(r, route->name, "input", in, rc);
     route->output = compile_schema(r, route->name, "output", out, rc);
     if (*rc < 0)
@@ -411,6 +444,11 @@ int dk_router_mount(dk_router *r, const dk_router *other)
         c->name = name;
         dk__mw_list_free(&c->mw);
         c->mw = mw;
+        rc = check_name(r, c->name);
+        if (rc < 0) {
+            dk__route_free(c);
+            break;
+        }
         rc = add_route(r, c);
     }
     dk__free(list);

@@ -158,6 +158,67 @@ static void test_startup_errors(void **state)
     assert_non_null(strstr(err.message, "x.same"));
     dk_harness_free(h);
 
+    /* Issue 16: route names are dot-separated [A-Za-z0-9_]+ segments, checked
+     * at registration (typed, raw, custom, a bad prefix, a mount); start-up
+     * names the route. */
+    static const char *const good[] = {"get", "get_2", "A.b_c.D9", "2fa"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        r = dk_router_new("ok");
+        assert_int_equal(dk_route_typed(r, good[i], NULL, NULL, echo_name, NULL), 0);
+        dk_router_free(r);
+    }
+    static const struct {
+        const char *prefix, *name, *full;
+    } bad[] = {
+        {"n", "get-user", "n.get-user"}, {"n", "a..b", "n.a..b"},   {"n", "", "n."},
+        {"n", "x/y", "n.x/y"},           {"n", "trail.", "n.trail."}, {"my api", "get", "my api.get"},
+        {"", ".x", ".x"},                {"n", "\xc3\xa9t\xc3\xa9", "n.\xc3\xa9t\xc3\xa9"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        h = new_harness();
+        r = dk_router_new(bad[i].prefix);
+        assert_int_equal(dk_route_typed(r, bad[i].name, NULL, NULL, echo_name, NULL), DK_EINVAL);
+        assert_true(dk_harness_use(h, r, &err) < 0);
+        char want[64];
+        snprintf(want, sizeof(want), "route '%s': invalid name", bad[i].full);
+        if (strstr(err.message, want) == NULL)
+            fail_msg("expected \"%s\" in \"%s\"", want, err.message);
+        dk_harness_free(h);
+    }
+    h = new_harness();
+    r = dk_router_new("n");
+    assert_int_equal(dk_route_raw(r, "file.tar-gz", DK_METHOD_GET, NULL, NULL), DK_EINVAL);
+    assert_true(dk_harness_use(h, r, &err) < 0);
+    assert_non_null(strstr(err.message, "n.file.tar-gz"));
+    dk_harness_free(h);
+    h = new_harness();
+    r = dk_router_new("n");
+    assert_int_equal(
+        dk_route_custom(r, "k", "a b", 0, NULL, NULL, NULL, (dk_handler_fn)echo_name, NULL),
+        DK_EINVAL);
+    assert_true(dk_harness_use(h, r, &err) < 0);
+    assert_non_null(strstr(err.message, "n.a b"));
+    dk_harness_free(h);
+    h = new_harness();
+    r = dk_router_new("v-2");
+    dk_router *src = dk_router_new("");
+    assert_int_equal(dk_route_typed(src, "ping", NULL, NULL, echo_name, NULL), 0);
+    assert_int_equal(dk_router_mount(r, src), DK_EINVAL);
+    dk_router_free(src);
+    assert_true(dk_harness_use(h, r, &err) < 0);
+    assert_non_null(strstr(err.message, "route 'v-2.ping': invalid name"));
+    dk_harness_free(h);
+    /* A typo in a route's schema is a start-up error naming route and keyword. */
+    h = new_harness();
+    r = dk_router_new("s");
+    assert_int_equal(dk_route_typed(r, "typo", "{\"type\":\"string\",\"minLenght\":1}", NULL,
+                                    echo_name, NULL),
+                     DK_EINVAL);
+    assert_true(dk_harness_use(h, r, &err) < 0);
+    assert_non_null(strstr(err.message, "s.typo"));
+    assert_non_null(strstr(err.message, "minLenght"));
+    dk_harness_free(h);
+
     /* Invalid schema, unknown middleware, unknown kind, reserved config key. */
     h = new_harness();
     r = dk_router_new("s");
