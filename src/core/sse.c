@@ -108,6 +108,7 @@ struct dk_sse {
     uint64_t last_prune;
     /* under send_lock */
     uint64_t seq;
+    uint64_t id_base; /* generated id = id_base + seq; set once in dk_sse_new() */
     struct snap *scratch;
     size_t scap;
     struct heartbeat *hb; /* owned by the loop thread once started */
@@ -704,7 +705,7 @@ static int deliver_now(dk_sse *sse, const char *channel, const char *event, cons
             use_id = cluster_id;
     }
     if ((use_id == NULL || use_id[0] == '\0') && sse->o.auto_ids) {
-        snprintf(idbuf, sizeof(idbuf), "%" PRIu64, seq);
+        snprintf(idbuf, sizeof(idbuf), "%" PRIu64, sse->id_base + seq);
         use_id = idbuf;
     }
     int rc = dk_sse_format(use_id, event, data, len, &frame);
@@ -948,6 +949,12 @@ dk_sse *dk_sse_new(const dk_sse_options *opts)
     if (pthread_mutex_init(&sse->send_lock, NULL) != 0)
         goto fail_lock;
     sse->last_prune = dk_now_ms();
+    /* Generated ids start above the boot time in microsecond-sized steps
+     * (about 1.8e15 today, below 2^53 until 2255), so they keep increasing
+     * across restarts and an id from an earlier run (lower than every id of
+     * this one) gets a reset instead of a replay that would skip events. */
+    int64_t boot_ms = dk_wall_ms();
+    sse->id_base = boot_ms > 0 ? (uint64_t)boot_ms * 1000 : 0;
     if (sse->o.loop != NULL && sse->o.heartbeat_ms > 0) {
         struct heartbeat *hb = calloc(1, sizeof(*hb));
         if (hb == NULL)
@@ -1098,8 +1105,10 @@ static int replay_collect(dk_sse *sse, const struct client *c, const char *last,
     if (!found) {
         const char *p = last;
         uint64_t v;
-        if (sse->o.auto_ids && parse_u64(&p, &v) && *p == '\0' && v <= sse->seq) {
-            after = v;
+        /* A generated id of this run; one from an earlier run is below id_base. */
+        if (sse->o.auto_ids && parse_u64(&p, &v) && *p == '\0' && v > sse->id_base &&
+            v - sse->id_base <= sse->seq) {
+            after = v - sse->id_base;
         } else {
             *reset = true;
             return 0;

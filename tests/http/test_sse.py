@@ -362,6 +362,40 @@ class SSE(unittest.TestCase):
 class SSEServers(unittest.TestCase):
     """Tests needing their own server (options from the environment)."""
 
+    def test_ids_from_an_earlier_run_get_reset(self):
+        """Issue 16, item 5: generated ids are unique across restarts. A client
+        that last saw id 4 of the previous run and reconnects to a restarted
+        server (which has sent 6 events since) gets a reset, not a replay that
+        would silently skip the new run's first events."""
+        ch = chan()
+        with Server() as first:
+            c = SSEClient(first.port, [ch])
+            for i in range(4):
+                self.assertEqual(broadcast(first, ch, "e", i).status, 200)
+            self.assertTrue(c.wait_for(lambda b: b.count(b"event: e\n") == 4))
+            old = [e["id"] for e in c.events()]
+            c.close()
+        with Server() as second:
+            live = SSEClient(second.port, [ch])  # keeps the channel's window
+            for i in range(6):
+                self.assertEqual(broadcast(second, ch, "e", 10 + i).status, 200)
+            self.assertTrue(live.wait_for(lambda b: b.count(b"event: e\n") == 6))
+            new = [e["id"] for e in live.events()]
+            live.close()
+            self.assertFalse(set(old) & set(new), (old, new))
+            # Still numeric and increasing across the restart.
+            ids = [int(i) for i in old + new]
+            self.assertEqual(ids, sorted(ids))
+            stale = SSEClient(second.port, [ch], last_event_id=old[-1])
+            self.assertTrue(stale.wait_for(lambda b: b"event: reset" in b), stale.body)
+            self.assertEqual([e["event"] for e in stale.events()], ["reset"])
+            stale.close()
+            # An id of this run still replays what came after it.
+            fresh = SSEClient(second.port, [ch], last_event_id=new[2])
+            self.assertTrue(fresh.wait_for(lambda b: b.count(b"event: e\n") == 3), fresh.body)
+            self.assertEqual([e["id"] for e in fresh.events()], new[3:])
+            fresh.close()
+
     def test_streams_hold_and_release_connection_slots(self):
         # After its head, an HTTP/1.1 stream lives on a socket of its own (the
         # request's memory is released): it must still count as a connection

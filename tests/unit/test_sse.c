@@ -320,6 +320,38 @@ static void on_destroy(void *user)
     ((pub_log *)user)->destroyed++;
 }
 
+/* Issue 16: generated ids are unique across restarts. A service created later
+ * (a restarted server) numbers its events above every id of the earlier one,
+ * so an id from the earlier run can never name an event of this one. */
+static void test_generated_ids_unique_across_restarts(void **state)
+{
+    (void)state;
+    pub_log log = {0};
+    dk_sse_backend be = {.publish = on_publish, .user = &log};
+    dk_sse_options o;
+    dk_sse_options_init(&o);
+    o.backend = &be;
+    unsigned long long first[5], second[5];
+    for (int run = 0; run < 2; run++) {
+        dk_sse *sse = dk_sse_new(&o);
+        assert_non_null(sse);
+        for (int i = 0; i < 5; i++) {
+            assert_int_equal(dk_sse_broadcast(sse, "c", "e", NULL, NULL), 0);
+            (run ? second : first)[i] = strtoull(log.id, NULL, 10);
+        }
+        dk_sse_free(sse);
+        struct timespec ts = {0, 3 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    for (int i = 0; i < 5; i++) {
+        if (i > 0) {
+            assert_true(first[i] == first[i - 1] + 1);
+            assert_true(second[i] == second[i - 1] + 1);
+        }
+        assert_true(second[i] > first[4]); /* never reused, still increasing */
+    }
+}
+
 static void test_backend_publish_and_remote(void **state)
 {
     pub_log log = {0};
@@ -327,15 +359,21 @@ static void test_backend_publish_and_remote(void **state)
     dk_sse_options o;
     dk_sse_options_init(&o);
     o.backend = &be;
+    int64_t before = dk_wall_ms();
     dk_sse *sse = dk_sse_new(&o);
     assert_non_null(sse);
+    int64_t after = dk_wall_ms();
     json_t *data = json_pack("{s:b}", "ok", 1);
     assert_int_equal(dk_sse_broadcast(sse, "news", "created", data, NULL), 0);
     assert_int_equal(log.calls, 1);
     assert_string_equal(log.channel, "news");
     assert_string_equal(log.event, "created");
     assert_string_equal(log.data, "{\"ok\":true}");
-    assert_string_equal(log.id, "1"); /* the generated id travels */
+    /* The generated id travels: the first of this run, boot time (ms) * 1000 + 1. */
+    unsigned long long gen = strtoull(log.id, NULL, 10);
+    assert_true(gen >= (unsigned long long)before * 1000 + 1);
+    assert_true(gen <= (unsigned long long)after * 1000 + 1);
+    assert_int_equal(gen % 1000, 1);
     assert_int_equal(dk_sse_broadcast_all(sse, "e", data, "x-9"), 0);
     assert_int_equal(log.calls, 2);
     assert_true(log.all);
@@ -509,6 +547,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_limits_answer_503_and_400, setup, teardown),
         cmocka_unit_test_setup_teardown(test_last_event_id_stored, setup, teardown),
         cmocka_unit_test(test_backend_publish_and_remote),
+        cmocka_unit_test(test_generated_ids_unique_across_restarts),
         cmocka_unit_test(test_heartbeat_timer_lifecycle),
         cmocka_unit_test_setup_teardown(test_concurrent_broadcasts, setup, teardown),
         cmocka_unit_test(test_replay_byte_caps_and_idle_channels),
