@@ -23,7 +23,7 @@ if [ "${1:-}" != "--quick" ]; then
         -DDK_SANITIZE=address,undefined >/dev/null
   cmake --build build-asan -j"$JOBS"
   echo "== tests (ASan+UBSan) =="
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  DK_SANITIZER=address ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j2 --repeat until-pass:2 -LE nosan
@@ -33,6 +33,6 @@ if [ "${1:-}" != "--quick" ]; then
         -DDK_SANITIZE=thread >/dev/null
   cmake --build build-tsan -j"$JOBS"
   echo "== tests (TSan: unit and HTTP suites) =="
-  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
+  DK_SANITIZER=thread TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
     ctest --test-dir build-tsan --output-on-failure -j2 --repeat until-pass:2 -L 'unit|http' -LE nosan
 fi
