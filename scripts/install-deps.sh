@@ -6,7 +6,7 @@ PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev python3
       libh2o-evloop-dev libh2o-dev libuv1-dev libjansson-dev libpcre2-dev
       libsqlite3-dev libpq-dev libssl-dev libhiredis-dev libsodium-dev
       libcmocka-dev libcurl4-openssl-dev libboost-context-dev libnghttp2-dev openssl curl
-      postgresql redis-server wrk kore chromium)
+      postgresql redis-server wrk kore chromium prometheus)
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 missing=()
@@ -28,4 +28,5 @@ fi
 if command -v service >/dev/null 2>&1; then
   $SUDO service redis-server stop >/dev/null 2>&1 || true
   $SUDO service postgresql stop >/dev/null 2>&1 || true
+  $SUDO service prometheus stop >/dev/null 2>&1 || true
 fi

@@ -77,6 +77,7 @@ struct dk_route {
     const dk__kind_impl *kind_impl;
     char allow[64]; /* Allow header value */
     json_t *doc;    /* dk_route_document(): {summary?, description?, sse?}; NULL: none */
+    size_t index;   /* position in the route table's list (metrics, src/obs) */
 };
 
 struct dk_router {
@@ -236,6 +237,8 @@ struct dk_app {
     json_t *redirects;            /* dk_app_redirect(): path -> location; NULL: none */
     double access_rate;           /* opts.access_log resolved (0..1) */
     atomic_uint_fast64_t access_seq; /* requests seen by the sampled request log */
+    struct dk__metrics *metrics;     /* per-thread request counters (src/obs/metrics.c) */
+    char *obs_strings[3];            /* copies of opts.metrics_path, admin_token, admin_path */
 };
 
 /* Execution pools (src/http/exec.c): started before the server, stopped after it. */

@@ -236,6 +236,14 @@ typedef struct dk_app_options {
                                      NULL (default): only X-Forwarded-For, walked from the right */
     uint64_t hsts_seconds;        /* Strict-Transport-Security max-age on TLS responses
                                      (--hsts SECONDS); 0 = not sent (default) */
+    /* Observability (docs/observability.md). */
+    bool metrics;                 /* --metrics: GET metrics_path answers the Prometheus text
+                                     format (0.0.4); default off */
+    const char *metrics_path;     /* --metrics-path PATH, default "/metrics" */
+    const char *admin_token;      /* --admin-token TOKEN: the operations page at admin_path and
+                                     the admin.* routes, for `Authorization: Bearer TOKEN`
+                                     (copied at dk_app_new); NULL (default): off */
+    const char *admin_path;       /* --admin-path PATH, default "/_donkey" */
 } dk_app_options;
 
 /** Returned (positive) by dk_app_options_parse() after it printed --help or

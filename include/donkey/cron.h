@@ -157,8 +157,9 @@ DK_API int dk_cron_trigger(dk_cron *cron, const char *id, int *out_result);
 
 /** The tasks in scheduling order as a new JSON array (caller releases with
  *  json_decref()) of objects {"id", "name", "expression", "timezone",
- *  "enabled", "running", "lastRun", "nextRun", "runs", "failures", "skipped"}
- *  with times as ISO-8601 UTC strings or null. NULL if out of memory. */
+ *  "enabled", "running", "lastRun", "nextRun", "runs", "failures", "skipped",
+ *  "lastDurationMs", "lastResult"} with times as ISO-8601 UTC strings or null
+ *  (lastDurationMs / lastResult: of the last finished run, null before one). NULL if out of memory. */
 DK_API json_t *dk_cron_list(dk_cron *cron);
 
 /** One task as in dk_cron_list() (new reference), or NULL when unknown. */

@@ -34,6 +34,8 @@ struct task {
     bool running;   /* a run is queued or executing */
     bool removed;   /* unscheduled while running: freed when the run ends */
     int64_t last_run, next_run; /* epoch ms, -1 = none */
+    int64_t last_duration_ms;   /* of the last finished run, -1 = none */
+    int last_result;            /* its return value */
     uint64_t runs, failures, skipped;
 };
 
@@ -218,6 +220,9 @@ static void after_work_cb(uv_work_t *w, int status)
     pthread_mutex_lock(&cron->lock);
     t->running = false;
     if (!r->not_claimed) {
+        int64_t end = now_ms(cron);
+        t->last_duration_ms = end > r->started ? end - r->started : 0;
+        t->last_result = r->result;
         t->runs++;
         if (r->result < 0)
             t->failures++;
@@ -545,6 +550,7 @@ int dk_cron_schedule(dk_cron *cron, const char *name, const char *expr, dk_cron_
     t->fn = fn;
     t->enabled = o.enabled;
     t->last_run = -1;
+    t->last_duration_ms = -1;
     int64_t now = now_ms(cron);
 
     pthread_mutex_lock(&cron->lock);
@@ -697,11 +703,15 @@ static json_t *time_json(int64_t ms)
 /* Lock held. */
 static json_t *task_json(const struct task *t)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:I, s:I, s:I}", "id", t->id,
-                     "name", t->name, "expression", t->expr_text, "timezone", t->tz, "enabled",
-                     t->enabled, "running", t->running, "lastRun", time_json(t->last_run),
-                     "nextRun", time_json(t->next_run), "runs", (json_int_t)t->runs,
-                     "failures", (json_int_t)t->failures, "skipped", (json_int_t)t->skipped);
+    bool done = t->last_duration_ms >= 0;
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:I, s:I, s:I, s:o, s:o}", "id",
+                     t->id, "name", t->name, "expression", t->expr_text, "timezone", t->tz,
+                     "enabled", t->enabled, "running", t->running, "lastRun",
+                     time_json(t->last_run), "nextRun", time_json(t->next_run), "runs",
+                     (json_int_t)t->runs, "failures", (json_int_t)t->failures, "skipped",
+                     (json_int_t)t->skipped, "lastDurationMs",
+                     done ? json_integer(t->last_duration_ms) : json_null(), "lastResult",
+                     done ? json_integer(t->last_result) : json_null());
 }
 
 json_t *dk_cron_list(dk_cron *cron)

@@ -8,6 +8,8 @@
 #include "../util/internal.h"
 #include "../util/offload.h"
 #include "../util/trace.h"
+#include "../obs/prom.h"
+#include "../obs/stats.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -138,6 +140,8 @@ typedef struct handler {
     dk_job_fn fn;
     void *user;
     dk_free_fn user_free;
+    /* Counters for /metrics and the operations page (src/obs). */
+    _Atomic uint64_t n_enqueued, n_started, n_completed, n_failed, n_retried;
 } handler;
 
 typedef struct worker {
@@ -192,6 +196,7 @@ struct dk_jobs {
     json_t *queue;      /* claimed rows waiting for a worker */
     struct outcome *outbox, *outbox_tail; /* finished attempts not yet written */
     bool flushing;
+    dk__hist run_hist; /* handler run durations */
 };
 
 static const char *const STATUSES[] = {"pending",   "scheduled", "running",
@@ -769,8 +774,17 @@ static bool run_job(worker *w, const json_t *row, outcome **out)
     dk__trace trace;
     dk__trace_child(&trace, json_string_value(json_object_get(row, "trace")));
     const dk__trace *prev = dk__trace_enter(&trace);
+    atomic_fetch_add_explicit(&h->n_started, 1, memory_order_relaxed);
+    uint64_t t0 = dk__mono_us();
     int rc = h->fn(&jc, data, &result, h->user);
+    dk__hist_add(&j->run_hist, dk__mono_us() - t0);
     dk__trace_enter(prev);
+    if (rc >= 0)
+        atomic_fetch_add_explicit(&h->n_completed, 1, memory_order_relaxed);
+    else if (jc.final || attempt >= max_attempts)
+        atomic_fetch_add_explicit(&h->n_failed, 1, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&h->n_retried, 1, memory_order_relaxed);
     json_decref(data);
 
     pthread_mutex_lock(&j->lock);
@@ -1212,9 +1226,9 @@ static int jobs_enqueue(dk_jobs *jobs, const char *name, const json_t *data,
     if (max_attempts == DK_JOBS_DEFAULT_ATTEMPTS)
         max_attempts = jobs->o.max_attempts;
     pthread_mutex_lock(&jobs->lock);
-    bool known = find_handler(jobs, name) != NULL;
+    handler *hd = find_handler(jobs, name); /* handlers live until dk_jobs_free() */
     pthread_mutex_unlock(&jobs->lock);
-    if (!known)
+    if (hd == NULL)
         return DK_ENOTFOUND;
     int rc = ensure_schema(jobs, NULL);
     if (rc < 0)
@@ -1259,6 +1273,7 @@ static int jobs_enqueue(dk_jobs *jobs, const char *name, const json_t *data,
             pthread_cond_signal(&jobs->wake);
     }
     pthread_mutex_unlock(&jobs->lock);
+    atomic_fetch_add_explicit(&hd->n_enqueued, 1, memory_order_relaxed);
     if (out_id != NULL)
         *out_id = id;
     return 0;
@@ -1491,4 +1506,55 @@ int dk_jobs_purge(dk_jobs *jobs, uint64_t older_than_ms, int64_t *out_deleted)
 {
     JOBS_CALL(.op = JC_PURGE, .jobs = jobs, .older_than_ms = older_than_ms,
               .out_id = out_deleted);
+}
+
+/* ------------------------------------------------------------------ */
+/* Statistics (src/obs/stats.h)                                        */
+
+json_t *dk__jobs_stats(dk_jobs *jobs, bool depth)
+{
+    json_t *out = json_object(), *names = json_array(), *d = json_object();
+    if (out == NULL || names == NULL || d == NULL) {
+        json_decref(out);
+        json_decref(names);
+        json_decref(d);
+        return NULL;
+    }
+    pthread_mutex_lock(&jobs->lock);
+    for (size_t i = 0; i < jobs->nhandlers; i++) {
+        handler *h = jobs->handlers[i];
+        json_array_append_new(
+            names, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "name", h->name, "enqueued",
+                             (json_int_t)atomic_load(&h->n_enqueued), "started",
+                             (json_int_t)atomic_load(&h->n_started), "completed",
+                             (json_int_t)atomic_load(&h->n_completed), "failed",
+                             (json_int_t)atomic_load(&h->n_failed), "retried",
+                             (json_int_t)atomic_load(&h->n_retried)));
+    }
+    pthread_mutex_unlock(&jobs->lock);
+    for (size_t i = 0; i < sizeof(STATUSES) / sizeof(STATUSES[0]); i++)
+        json_object_set_new(d, STATUSES[i], json_integer(0));
+    if (depth && db_of(jobs) != NULL && ensure_schema(jobs, NULL) == 0) {
+        json_t *rows = NULL;
+        if (dk_db_query(db_of(jobs),
+                        "SELECT status, COUNT(*) AS n FROM donkey_jobs GROUP BY status", NULL,
+                        &rows) == 0) {
+            size_t i;
+            json_t *row;
+            json_array_foreach(rows, i, row) {
+                const char *st = json_string_value(json_object_get(row, "status"));
+                if (st != NULL)
+                    json_object_set(d, st, json_object_get(row, "n"));
+            }
+        }
+        json_decref(rows);
+    }
+    json_object_set_new(out, "names", names);
+    json_object_set_new(out, "depth", d);
+    return out;
+}
+
+dk__hist *dk__jobs_hist(dk_jobs *jobs)
+{
+    return &jobs->run_hist;
 }

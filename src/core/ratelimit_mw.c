@@ -1,6 +1,7 @@
 /* The `rateLimit` middleware: reads its per-route config, checks the limiter,
  * and keeps the X-RateLimit-* headers on whatever response the chain produces. */
 #include "donkey/ratelimit.h"
+#include "../obs/metrics.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -112,6 +113,7 @@ int dk_ratelimit_middleware(dk_ctx *ctx, dk_request *req, dk_response *res,
         return dk_next_run(next);
     }
     set_headers(res, &r);
+    dk__metrics_ratelimit(ctx, r.allowed);
     if (!r.allowed) {
         json_t *details = json_pack("{s:I, s:I}", "retryAfter", (json_int_t)r.retry_after_s,
                                     "limit", (json_int_t)r.limit);

@@ -15,6 +15,7 @@
 #include "donkey/loop.h"
 #include "../util/internal.h"
 #include "../util/offload.h"
+#include "../obs/stats.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -1485,4 +1486,46 @@ size_t dk_sse_count(dk_sse *sse, const char *channel)
     }
     pthread_mutex_unlock(&sse->lock);
     return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Statistics (src/obs/stats.h)                                        */
+
+static int by_clients_desc(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "clients"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "clients"));
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+json_t *dk__sse_stats(dk_sse *sse)
+{
+    json_t *chs = json_array();
+    if (chs == NULL)
+        return NULL;
+    pthread_mutex_lock(&sse->lock);
+    size_t nclients = sse->nclients, replay = sse->replay_bytes;
+    for (size_t i = 0; sse->chtab != NULL && i <= sse->chmask; i++)
+        for (struct channel *ch = sse->chtab[i]; ch != NULL; ch = ch->hnext)
+            json_array_append_new(chs, json_pack("{s:s, s:I, s:I, s:I}", "name", ch->name,
+                                                 "clients", (json_int_t)ch->nsubs,
+                                                 "windowEvents", (json_int_t)ch->ring.n,
+                                                 "windowBytes", (json_int_t)ch->ring.bytes));
+    pthread_mutex_unlock(&sse->lock);
+    pthread_mutex_lock(&sse->send_lock);
+    uint64_t sent = sse->seq;
+    pthread_mutex_unlock(&sse->send_lock);
+    size_t n = json_array_size(chs);
+    json_t **v = n ? malloc(n * sizeof(*v)) : NULL;
+    if (v != NULL) {
+        for (size_t i = 0; i < n; i++)
+            v[i] = json_incref(json_array_get(chs, i));
+        qsort(v, n, sizeof(*v), by_clients_desc);
+        json_array_clear(chs);
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(chs, v[i]);
+        free(v);
+    }
+    return json_pack("{s:I, s:I, s:I, s:o}", "clients", (json_int_t)nclients, "eventsSent",
+                     (json_int_t)sent, "replayBytes", (json_int_t)replay, "channels", chs);
 }

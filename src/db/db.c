@@ -12,6 +12,7 @@
 #include "internal.h"
 #include "../util/internal.h"
 #include "../util/offload.h"
+#include "../obs/stats.h"
 
 /* How long a call waits for a free connection before giving up (DK_EBUSY). */
 #define DK_DB_CHECKOUT_TIMEOUT_MS 30000
@@ -26,7 +27,15 @@ struct dk_db {
     int n_idle;
     int n_open; /* idle + checked out + being opened */
     int max_conns;
+    int n_waiting; /* callers waiting for a connection (metrics) */
 };
+
+static dk__hist db_hist; /* statement durations, every handle (src/obs) */
+
+dk__hist *dk__db_hist(void)
+{
+    return &db_hist;
+}
 
 /* A transaction open on the calling thread: the connection it holds and its depth. */
 typedef struct tx_binding {
@@ -355,7 +364,9 @@ static int checkout(dk_db *db, void **out_conn)
             }
             return rc;
         }
+        db->n_waiting++;
         int wrc = pthread_cond_timedwait(&db->cond, &db->lock, &deadline);
+        db->n_waiting--;
         if (wrc == ETIMEDOUT && db->n_idle == 0 && db->n_open >= db->max_conns) {
             pthread_mutex_unlock(&db->lock);
             return dk__db_seterr(DK_EBUSY, "no free database connection after %d ms",
@@ -417,7 +428,9 @@ static int do_exec(dk_db *db, const char *sql, const json_t *params, int64_t *ou
     if (rc == 0)
         rc = acquire(db, &conn, &pooled);
     if (rc == 0) {
+        uint64_t t0 = dk__mono_us();
         rc = db->engine->exec(conn, sql, params, &changes, &last_id);
+        dk__hist_add(&db_hist, dk__mono_us() - t0);
         if (pooled)
             checkin(db, conn);
     }
@@ -441,7 +454,9 @@ static int do_query_rows(dk_db *db, const char *sql, const json_t *params, size_
     if (rc == 0)
         rc = acquire(db, &conn, &pooled);
     if (rc == 0) {
+        uint64_t t0 = dk__mono_us();
         rc = db->engine->query(conn, sql, params, max_rows, out_rows);
+        dk__hist_add(&db_hist, dk__mono_us() - t0);
         if (pooled)
             checkin(db, conn);
     }
@@ -767,5 +782,15 @@ void dk__db_set_pool_size(dk_db *db, int n)
         db->idle = idle;
     }
     db->max_conns = n; /* surplus idle connections close as they come back */
+    pthread_mutex_unlock(&db->lock);
+}
+
+void dk__db_pool_stats_get(dk_db *db, dk__db_pool_stats *out)
+{
+    pthread_mutex_lock(&db->lock);
+    out->size = db->max_conns;
+    out->open = db->n_open;
+    out->in_use = db->n_open - db->n_idle;
+    out->waiting = db->n_waiting;
     pthread_mutex_unlock(&db->lock);
 }

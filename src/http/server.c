@@ -27,6 +27,8 @@
 #include "donkey/ratelimit.h"
 #include "../util/offload.h"
 #include "../util/fiber.h"
+#include "../obs/metrics.h"
+#include "../obs/stats.h"
 
 
 typedef struct task task;
@@ -199,6 +201,19 @@ static void stream_notify_locked(dk_stream *s)
     h2o_multithread_send_message(&s->w->stream_rx, &s->msg);
 }
 
+static atomic_uint_fast64_t streams_cut; /* slow readers cut off (metrics) */
+
+uint64_t dk__streams_cut(void)
+{
+    return atomic_load_explicit(&streams_cut, memory_order_relaxed);
+}
+
+int dk__server_connections(dk_app *app)
+{
+    dk__server *srv = app->server;
+    return srv != NULL ? atomic_load(&srv->conns) : 0;
+}
+
 static int stream_push(dk_stream *s, dk_buf *b)
 {
     pthread_mutex_lock(&s->lock);
@@ -209,6 +224,8 @@ static int stream_push(dk_stream *s, dk_buf *b)
     }
     if (s->qbytes + b->len > s->limit) {
         /* Slow reader: cut it off rather than grow without bound. */
+        if (!s->abort)
+            atomic_fetch_add_explicit(&streams_cut, 1, memory_order_relaxed);
         s->close_requested = true;
         s->abort = true;
         stream_notify_locked(s);
@@ -313,8 +330,10 @@ static void stream_ended(dk_stream *s)
     s->closed = true;
     pthread_mutex_unlock(&s->lock);
     s->req = NULL;
-    if (s->link.next != NULL)
+    if (s->link.next != NULL) {
         h2o_linklist_unlink(&s->link);
+        dk__metrics_stream(-1);
+    }
     if (!s->on_close_ran) {
         s->on_close_ran = true;
         if (s->on_close)
@@ -491,6 +510,7 @@ static void stream_flush(dk_stream *s)
     }
     pthread_mutex_unlock(&s->lock);
     s->ninflight = (uint8_t)n;
+    dk__metrics_bytes_out(bytes);
     if (abort_now) {
         s->final_sent = true;
         if (s->sock != NULL)
@@ -673,7 +693,8 @@ static bool is_connection_header(const char *name, size_t len)
     return false;
 }
 
-static void send_response(h2o_req_t *hreq, dk_response *res, dk_stream **stream_out)
+/* Returns the body bytes sent (0 for a stream). */
+static size_t send_response(h2o_req_t *hreq, dk_response *res, dk_stream **stream_out)
 {
     hreq->res.status = res->status;
     hreq->res.reason = dk_http_reason(res->status);
@@ -719,12 +740,13 @@ static void send_response(h2o_req_t *hreq, dk_response *res, dk_stream **stream_
         dk_stream **slot = h2o_mem_alloc_shared(&hreq->pool, sizeof(*slot), stream_req_dispose);
         *slot = s;
         h2o_linklist_insert(&s->w->streams, &s->link);
+        dk__metrics_stream(1);
         h2o_start_response(hreq, &s->gen);
         pthread_mutex_lock(&s->lock);
         s->started = true;
         pthread_mutex_unlock(&s->lock);
         *stream_out = s;
-        return;
+        return 0;
     }
     size_t len;
     const char *body = dk_response_body(res, &len);
@@ -734,6 +756,7 @@ static void send_response(h2o_req_t *hreq, dk_response *res, dk_stream **stream_
     if (hreq->method.len == 4 && memcmp(hreq->method.base, "HEAD", 4) == 0)
         len = 0;
     h2o_send_inline(hreq, body, len);
+    return len;
 }
 
 static bool over_header_limits(const dk_app *app, const h2o_req_t *hreq)
@@ -864,7 +887,8 @@ static void task_finish(task *t)
     dk_stream *stream = NULL;
     if (hreq != NULL) {
         add_hsts(w->srv, &t->ctx, &t->res);
-        send_response(hreq, &t->res, &stream);
+        size_t out = send_response(hreq, &t->res, &stream);
+        dk__metrics_request_end(&t->ctx, t->req.body_len, out);
         dk__access_log(&t->ctx);
     } else if (t->res.stream != NULL) {
         stream_abandon(t->res.stream);
@@ -1308,6 +1332,7 @@ static void *worker_main(void *arg)
      * socket created on another thread would keep using that thread's
      * (unlocked) allocator from here, racing with the other loops. */
     dk__server *srv = w->srv;
+    dk__metrics_thread(srv->app, w->index);
     w->loop = h2o_evloop_create();
     h2o_context_init(&w->ctx, w->loop, &srv->config);
     w->accept_ctx.ctx = &w->ctx;
@@ -1476,6 +1501,8 @@ int dk__server_start(dk_app *app, dk_err *err)
         return rc;
 
     int n = app->opts.threads > 0 ? app->opts.threads : 1;
+    if (app->metrics == NULL && dk__metrics_start(app, n) < 0)
+        return dk_err_set(err, DK_ENOMEM, "out of memory");
     srv->workers = calloc((size_t)n, sizeof(worker));
     if (srv->workers == NULL)
         return dk_err_set(err, DK_ENOMEM, "out of memory");

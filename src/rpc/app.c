@@ -1,5 +1,6 @@
 /* The application: options, core services, start-up and orderly shutdown. */
 #include "../internal.h"
+#include "../obs/metrics.h"
 #include "donkey/loop.h"
 
 #include <errno.h>
@@ -37,6 +38,8 @@ void dk_app_options_init(dk_app_options *o)
     o->access_log = -1;
     o->health_path = "/healthz";
     o->ready_path = "/readyz";
+    o->metrics_path = "/metrics";
+    o->admin_path = "/_donkey";
 }
 
 #ifndef DK_VERSION
@@ -123,6 +126,14 @@ static const help_row help_rows[] = {
      "liveness probe, 200 {\"status\":\"ok\"}; off disables"},
     {"--ready-path", "PATH", "DONKEY_READY_PATH", H_STR, F(ready_path), NULL,
      "readiness probe: database, Redis, not shutting down; off disables"},
+    {"--metrics", NULL, "DONKEY_METRICS", H_BOOL, F(metrics), NULL,
+     "serve Prometheus metrics at --metrics-path"},
+    {"--metrics-path", "PATH", "DONKEY_METRICS_PATH", H_STR, F(metrics_path), NULL,
+     "where --metrics answers"},
+    {"--admin-token", "TOKEN", "DONKEY_ADMIN_TOKEN", H_STR, F(admin_token), NULL,
+     "operations page and admin.* routes for this bearer token"},
+    {"--admin-path", "PATH", "DONKEY_ADMIN_PATH", H_STR, F(admin_path), NULL,
+     "where the operations page is served"},
     {"--max-body", "BYTES", "DONKEY_MAX_BODY", H_BYTES, F(max_body_bytes), NULL,
      "largest request body -> 413"},
     {"--max-header-bytes", "BYTES", "DONKEY_MAX_HEADER_BYTES", H_BYTES, F(max_header_bytes), NULL,
@@ -457,6 +468,19 @@ static int parse_args(dk_app_options *o, char **args, int nargs, int *out, int *
                 return dk_err_set(err, DK_EINVAL,
                                   "%s must be a path like /healthz, or off, got '%s'", a, v);
             *(strcmp(a, "--health-path") == 0 ? &o->health_path : &o->ready_path) = off ? NULL : v;
+        } else if (strcmp(a, "--metrics") == 0) {
+            o->metrics = true;
+        } else if (strcmp(a, "--metrics-path") == 0 || strcmp(a, "--admin-path") == 0) {
+            NEED_VALUE();
+            if (v[0] != '/' || v[1] == '\0' || strpbrk(v, "?# ") != NULL)
+                return dk_err_set(err, DK_EINVAL, "%s must be a path like /metrics, got '%s'", a,
+                                  v);
+            *(strcmp(a, "--metrics-path") == 0 ? &o->metrics_path : &o->admin_path) = v;
+        } else if (strcmp(a, "--admin-token") == 0) {
+            NEED_VALUE();
+            if (*v == '\0' || strpbrk(v, " \t\r\n") != NULL)
+                return dk_err_set(err, DK_EINVAL, "--admin-token must be a non-empty word");
+            o->admin_token = v;
         } else if (strcmp(a, "--routes-json") == 0) {
             o->routes_json = true;
         } else {
@@ -582,6 +606,9 @@ dk_app *dk_app_new(const dk_app_options *opts)
     o->tls_cert_file = app->tls_cert;
     o->tls_key_file = app->tls_key;
     o->trusted_proxies = (const char *const *)app->trusted;
+    const char **obs[3] = {&o->metrics_path, &o->admin_token, &o->admin_path};
+    for (int i = 0; i < 3; i++)
+        *obs[i] = app->obs_strings[i] = dk__strdup(*obs[i]);
     if (o->max_json_depth <= 0)
         o->max_json_depth = 64;
     if (o->max_json_string == 0)
@@ -632,6 +659,7 @@ void dk_app_free(dk_app *app)
         return;
     dk__server_free(app);
     dk__services_free(app);
+    dk__metrics_free(app);
     dk__routes_free(app);
     for (size_t i = 0; i < app->nrouters; i++)
         dk_router_free(app->routers[i]);
@@ -661,6 +689,8 @@ void dk_app_free(dk_app *app)
     free(app->tls_cert);
     free(app->ip_header);
     free(app->tls_key);
+    for (int i = 0; i < 3; i++)
+        free(app->obs_strings[i]);
     free(app->start_error);
     if (app->stop_fd >= 0)
         close(app->stop_fd);

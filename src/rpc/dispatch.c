@@ -3,6 +3,7 @@
  * the HTTP library, so the test harness and fuzzers can drive it in-process. */
 #include "../internal.h"
 #include "../util/offload.h"
+#include "../obs/metrics.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -969,8 +970,8 @@ void dk__dispatch(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res)
     if (*path == '/')
         path++;
     const dk_route *r = dk__route_table_get(&app->table, path, strlen(path));
-    if (r == NULL && dk__probe(app, ctx, req, res)) {
-        /* answered: /healthz, /readyz (src/rpc/probes.c) */
+    if (r == NULL && (dk__probe(app, ctx, req, res) || dk__metrics_serve(app, ctx, req, res))) {
+        /* answered: /healthz, /readyz (src/rpc/probes.c), /metrics (src/obs/metrics.c) */
     } else if (r == NULL) {
         dk_fail(ctx, 404, "Route '%.200s' not found", path);
         dk__render_failure(ctx, res, DK_EHTTP);
@@ -984,6 +985,7 @@ void dk__dispatch(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res)
             dk_response_set_header(res, "Allow", r->allow);
         } else {
             ctx->route = r;
+            dk__metrics_route_begin(ctx);
             dk_next first = {.ctx = ctx, .req = req, .res = res, .index = 0};
             dk_next_run(&first);
         }

@@ -546,6 +546,7 @@ int dk__routes_build(dk_app *app, dk_err *err)
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         dk_route *r = list[i];
+        r->index = i;
         size_t len = strlen(r->name);
         size_t s = dk__hash(r->name, len) & (size - 1);
         while (slots[s] != NULL) {
