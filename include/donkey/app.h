@@ -228,6 +228,8 @@ typedef struct dk_app_options {
     /* Built-in probes (docs/deployment.md "Health checks"); NULL or "" turns one off. */
     const char *health_path;   /* liveness, default "/healthz" (--health-path) */
     const char *ready_path;    /* readiness, default "/readyz" (--ready-path) */
+    bool env_read;             /* set by dk_app_options_parse(): it read DONKEY_LOG_LEVEL /
+                                  DONKEY_LOG_FORMAT (a flag winning), dk_app_new() does not */
     /* Hardening (docs/security.md, docs/deployment.md). */
     int max_connections_per_ip;   /* open connections per client IP (socket peer), all HTTP
                                      threads; 0 = off (default); beyond -> 503 and close */

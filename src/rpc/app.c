@@ -528,6 +528,7 @@ int dk_app_options_parse(dk_app_options *o, int *argc, char **argv, dk_err *err)
         dk_err_set(err, rc, "environment variable %s: %s", envs[at - 1], msg);
     }
     if (rc == 0) {
+        o->env_read = true;
         for (int i = 1; i < out; i++)
             argv[i] = args[i];
         argv[out] = NULL;
@@ -583,9 +584,9 @@ dk_app *dk_app_new(const dk_app_options *opts)
         dk_app_options_init(&app->opts);
     dk_app_options *o = &app->opts;
     const char *env;
-    if ((env = getenv("DONKEY_LOG_LEVEL")) && *env)
+    if (!o->env_read && (env = getenv("DONKEY_LOG_LEVEL")) && *env)
         dk_log_level_parse(env, &o->log_level);
-    if ((env = getenv("DONKEY_LOG_FORMAT")) && *env)
+    if (!o->env_read && (env = getenv("DONKEY_LOG_FORMAT")) && *env)
         o->log_format = strcmp(env, "json") == 0 ? DK_LOG_JSON : DK_LOG_PRETTY;
     /* Request log: on in development, off in production unless asked for. */
     if (o->access_log >= 0)

@@ -657,6 +657,12 @@ class TestScaffoldChecks(unittest.TestCase):
             names = [x["name"] for x in json.loads(out)["routes"]]
             self.assertIn("billing.hello", names)
             self.assertIn("invoices.hello", names)
+            # A scaffolded application answers --help like every donkey binary.
+            r = subprocess.run([os.path.join(root, "build", "shop"), "--help"],
+                               stdout=subprocess.PIPE, text=True, timeout=60, env=base_env())
+            self.assertEqual(r.returncode, 0)
+            self.assertIn("Usage: shop [OPTIONS]", r.stdout)
+            self.assertIn("--health-path PATH", r.stdout)
 
 
 class TestDev(unittest.TestCase):

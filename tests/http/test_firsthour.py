@@ -72,6 +72,15 @@ class TestHelp(unittest.TestCase):
         with Server("--max-body", "64k", env=env) as srv:
             r = srv.call("conf.echo", {"name": "x" * 2000})
             self.assertEqual(r.status, 400)    # read and validated (maxLength 100), not 413
+        # The log level too: the flag wins over DONKEY_LOG_LEVEL.
+        with Server("--log-level", "warn", env={"DONKEY_LOG_LEVEL": "debug"}) as srv:
+            srv.call("conf.echo", {"name": "a"})
+            time.sleep(0.3)
+            self.assertNotIn("INFO", srv.output())
+        with Server(env={"DONKEY_LOG_LEVEL": "warn"}) as srv:
+            srv.call("conf.echo", {"name": "a"})
+            time.sleep(0.3)
+            self.assertNotIn("INFO", srv.output())
         r = run(CONFORMANCE, "--port", "0", env={"DONKEY_MAX_BODY": "lots"})
         self.assertEqual(r.returncode, 2)
         self.assertIn("DONKEY_MAX_BODY", r.stderr)
