@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import unittest
 
-from test_cli import Installed, base_env, free_port
+from test_cli import Installed, base_env, cache_value, free_port
 
 SOURCE = os.path.abspath(os.environ.get(
     "DK_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..")))
@@ -68,9 +68,9 @@ class TestReadme(unittest.TestCase):
         shell = block_after("## A complete small application", "sh")
         self.assertIn("-Wall -Werror", shell)
         self.assertIn("-Wl,-rpath,$(pkg-config --variable=libdir donkey)", shell)
-        cc = self.env.get("CC_FOR_TEST", "cc")
         script = shell.replace("8080", self.port)
-        if "CFLAGS" in self.env:                       # sanitizer build only
+        if "CFLAGS" in self.env:   # a sanitizer build: its compiler and runtime
+            cc = cache_value("CMAKE_C_COMPILER") or "cc"
             script = script.replace("cc -Wall", cc + " $CFLAGS -Wall", 1)
         # Keep the outputs apart: each curl line prints one JSON body.
         script = script.replace("\ncurl", "\necho; curl")
