@@ -12,6 +12,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+/* The application SIGINT/SIGTERM stop (dk_app_start() to the end of dk_app_wait()). */
+static dk_app *signal_app;
+
 void dk_app_options_init(dk_app_options *o)
 {
     memset(o, 0, sizeof(*o));
@@ -658,6 +661,11 @@ void dk_app_free(dk_app *app)
 {
     if (app == NULL)
         return;
+    if (signal_app == app) {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal_app = NULL;
+    }
     dk__server_free(app);
     dk__services_free(app);
     dk__metrics_free(app);
@@ -804,6 +812,26 @@ json_t *dk_app_routes_json(dk_app *app, dk_err *err)
     return doc;
 }
 
+static void on_signal(int sig)
+{
+    if (signal_app != NULL)
+        dk_app_stop(signal_app);
+}
+
+static void install_signals(dk_app *app)
+{
+    if (!app->opts.install_signals || signal_app == app)
+        return;
+    signal_app = app;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
 int dk_app_start(dk_app *app, dk_err *err)
 {
     if (app->started)
@@ -816,8 +844,16 @@ int dk_app_start(dk_app *app, dk_err *err)
         return rc;
     rc = dk__exec_start(app, err);
     if (rc == 0)
-        rc = dk__server_start(app, err);
+        /* Before the first request can arrive: a SIGTERM sent as soon as the
+     * port answers starts an orderly shutdown instead of killing the process. */
+    install_signals(app);
+    rc = dk__server_start(app, err);
     if (rc < 0) {
+        if (signal_app == app) {
+            signal(SIGINT, SIG_DFL);
+            signal(SIGTERM, SIG_DFL);
+            signal_app = NULL;
+        }
         dk__server_free(app);
         dk__exec_stop(app);
         dk__services_quiesce(app, dk_now_ms());
@@ -845,28 +881,11 @@ void dk_app_stop(dk_app *app)
     (void)n;
 }
 
-static dk_app *signal_app;
-
-static void on_signal(int sig)
-{
-    if (signal_app != NULL)
-        dk_app_stop(signal_app);
-}
-
 int dk_app_wait(dk_app *app)
 {
     if (!app->started)
         return DK_ESTATE;
-    if (app->opts.install_signals) {
-        signal_app = app;
-        struct sigaction sa;
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
-    }
+    install_signals(app);
     while (!atomic_load(&app->stop_requested)) {
         struct pollfd p = {.fd = app->stop_fd, .events = POLLIN};
         poll(&p, 1, 1000);
