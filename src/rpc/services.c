@@ -197,8 +197,13 @@ int dk__services_new(dk_app *app)
     so.replay_idle_channels = env_num("DK_SSE_REPLAY_IDLE_CHANNELS", 0) != 0;
     if (rd != NULL &&
         dk__redis_sse_backend(rd, &c->sse, (size_t)env_num("DK_SSE_STREAM_MAX", 10000),
-                              so.replay_max_age_ms, &hk->sse_be) == 0)
+                              so.replay_max_age_ms, &hk->sse_be) == 0) {
         so.backend = &hk->sse_be;
+        /* Scale-out: a client may resume on any instance, so every instance
+         * keeps a window for every channel (still bounded by the byte caps),
+         * unless DK_SSE_REPLAY_IDLE_CHANNELS=0 says otherwise. */
+        so.replay_idle_channels = env_num("DK_SSE_REPLAY_IDLE_CHANNELS", 1) != 0;
+    }
     c->sse = rd == NULL || so.backend != NULL ? dk_sse_new(&so) : NULL;
 
     if (c->cache == NULL || c->events == NULL || c->ratelimit == NULL || c->cron == NULL ||
