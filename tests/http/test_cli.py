@@ -665,73 +665,131 @@ class TestScaffoldChecks(unittest.TestCase):
             self.assertIn("--health-path PATH", r.stdout)
 
 
-class TestDev(unittest.TestCase):
-    def test_dev_rebuilds_and_keeps_last_good_build(self):
+class DevSession:
+    """`donkey init NAME` in a temporary directory, configured here (so a
+    sanitizer build passes its flags), then `donkey dev -- --port P APP_ARGS`
+    running until stop(). Use as a context manager."""
+
+    def __init__(self, name, *app_args):
         Installed.get()
-        d = tempfile.mkdtemp(prefix="dk-cli-dev-")
-        r = donkey("init", "devapp", cwd=d)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        root = os.path.join(d, "devapp")
-        # Configure here so a sanitizer build passes its flags; dev builds.
-        r = subprocess.run(["cmake", "-S", root, "-B", os.path.join(root, "build")]
+        self.dir = tempfile.mkdtemp(prefix="dk-cli-dev-")
+        r = donkey("init", name, cwd=self.dir)
+        assert r.returncode == 0, r.stderr
+        self.root = os.path.join(self.dir, name)
+        r = subprocess.run(["cmake", "-S", self.root, "-B", os.path.join(self.root, "build")]
                            + Installed.cmake_args(), env=base_env(Installed.env()),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            timeout=120)
-        self.assertEqual(r.returncode, 0, r.stdout)
-        port = free_port()
-        log = open(os.path.join(d, "dev.log"), "w+")
-        proc = subprocess.Popen([DONKEY, "dev", "--", "--port", str(port)], cwd=root,
-                                stdout=log, stderr=subprocess.STDOUT,
-                                env=base_env(Installed.env()), start_new_session=True)
+        assert r.returncode == 0, r.stdout
+        self.port = free_port()
+        self.log = open(os.path.join(self.dir, "dev.log"), "w+")
+        self.proc = subprocess.Popen([DONKEY, "dev", "--", "--port", str(self.port)]
+                                     + list(app_args), cwd=self.root, stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=base_env(Installed.env()),
+                                     start_new_session=True)
 
-        def output():
-            with open(log.name) as f:
-                return f.read()
+    def output(self):
+        with open(self.log.name) as f:
+            return f.read()
 
-        def answer():
-            try:
-                return post(port, "health.ping", timeout=1)
-            except (OSError, ValueError):
-                return None
-
+    def answer(self):
         try:
-            wait_for(lambda: answer() == (200, {"ok": True}), 180, "the first build to answer")
+            return post(self.port, "health.ping", timeout=1)
+        except (OSError, ValueError):
+            return None
 
-            health = os.path.join(root, "src", "routes", "health.c")
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        self.log.close()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class TestDev(unittest.TestCase):
+    def test_dev_rebuilds_and_keeps_last_good_build(self):
+        dev = DevSession("devapp")
+        try:
+            wait_for(lambda: dev.answer() == (200, {"ok": True}), 180,
+                     "the first build to answer")
+
+            health = os.path.join(dev.root, "src", "routes", "health.c")
             with open(health) as f:
                 src = f.read()
             self.assertIn('"ok", 1', src)
             with open(health, "w") as f:
                 f.write(src.replace('"ok", 1', '"ok", 0'))
-            wait_for(lambda: answer() == (200, {"ok": False}), 120, "the rebuilt answer")
-            pids = re.findall(r"\(pid (\d+)\)", output())
-            self.assertGreaterEqual(len(pids), 2, output())
+            wait_for(lambda: dev.answer() == (200, {"ok": False}), 120, "the rebuilt answer")
+            pids = re.findall(r"\(pid (\d+)\)", dev.output())
+            self.assertGreaterEqual(len(pids), 2, dev.output())
             good_pid = pids[-1]
 
-            failures = output().count("build failed")
+            failures = dev.output().count("build failed")
             with open(health, "a") as f:
                 f.write("\nthis is not C;\n")
-            wait_for(lambda: output().count("build failed") > failures, 120,
-                     "the broken build to be reported\n" + output())
+            wait_for(lambda: dev.output().count("build failed") > failures, 120,
+                     "the broken build to be reported\n" + dev.output())
             for _ in range(10):
-                self.assertEqual(answer(), (200, {"ok": False}))
+                self.assertEqual(dev.answer(), (200, {"ok": False}))
                 time.sleep(0.1)
-            self.assertEqual(re.findall(r"\(pid (\d+)\)", output())[-1], good_pid)
-            self.assertIsNone(proc.poll())
+            self.assertEqual(re.findall(r"\(pid (\d+)\)", dev.output())[-1], good_pid)
+            self.assertIsNone(dev.proc.poll())
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=5)
-            log.close()
-        self.assertEqual(proc.returncode, 0, output())
+            dev.stop()
+        self.assertEqual(dev.proc.returncode, 0, dev.output())
         # Ctrl-C stopped the application too.
-        wait_for(lambda: answer() is None, 10, "the application to stop")
-        shutil.rmtree(d, ignore_errors=True)
+        wait_for(lambda: dev.answer() is None, 10, "the application to stop")
+        shutil.rmtree(dev.dir, ignore_errors=True)
 
+    def test_dev_migration_created_empty_then_edited(self):
+        # Issue 16, item 1, as a new user meets it: `donkey migration new` under
+        # `donkey dev` rebuilds and restarts with the still-empty migration.
+        # Start-up refuses it (it is not recorded); once written it is applied;
+        # editing it afterwards stops the start-up with a message that says to
+        # write a new migration. The database is a file, so restarts remember.
+        db = "sqlite:" + os.path.join(tempfile.mkdtemp(prefix="dk-cli-devdb-"), "dev.db")
+        dev = DevSession("migapp", "--db", db)
+        try:
+            wait_for(lambda: dev.answer() == (200, {"ok": True}), 180,
+                     "the first build to answer")
+            r = donkey("migration", "new", "greetings", "add_note", cwd=dev.root)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            path = os.path.join(dev.root, "migrations", "greetings", "002_add_note.sql")
+            wait_for(lambda: "migration 002_add_note has no SQL statement" in dev.output(),
+                     120, "the empty migration to be refused\n" + dev.output())
+            self.assertIn("plugin 'greetings'", dev.output())
+            wait_for(lambda: "the application exited" in dev.output(), 20, "the exit")
+            self.assertIsNone(dev.answer())
+
+            with open(path, "a") as f:
+                f.write("CREATE TABLE greetings_notes (text TEXT);\n")
+            wait_for(lambda: dev.answer() == (200, {"ok": True}), 120,
+                     "the written migration to be applied\n" + dev.output())
+
+            exits = dev.output().count("the application exited")
+            with open(path, "a") as f:
+                f.write("ALTER TABLE greetings_notes ADD COLUMN at TEXT;\n")
+            wait_for(lambda: dev.output().count("the application exited") > exits, 120,
+                     "the edited migration to stop the start-up\n" + dev.output())
+            out = dev.output()
+            self.assertIn("plugin 'greetings': migration 002_add_note was edited after it was "
+                          "applied", out)
+            self.assertIn("write a new migration", out)
+            self.assertIsNone(dev.answer())
+        finally:
+            dev.stop()
+        shutil.rmtree(dev.dir, ignore_errors=True)
+        shutil.rmtree(os.path.dirname(db[len("sqlite:"):]), ignore_errors=True)
 
 if __name__ == "__main__":
     unittest.main()
