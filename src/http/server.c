@@ -1442,6 +1442,57 @@ static int setup_tls(dk__server *srv, dk_err *err)
     return 0;
 }
 
+/* ---- h2o's own error answers ----
+ *
+ * h2o refuses some requests itself, before on_req: a Content-Length that is
+ * not a number, a Transfer-Encoding other than chunked, a broken chunked
+ * body, a body over max_body, an unknown Expect, a malformed head. Those
+ * answers (text/plain from h2o_send_error_generic) go through the host's
+ * fallback path, where this filter turns the text into donkey's JSON error
+ * body: {"error": CODE, "message": h2o's text}. */
+static void h2o_error_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *in, size_t n,
+                           h2o_send_state_t state)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += in[i].len;
+    char *text = h2o_mem_alloc_pool(&req->pool, len + 1);
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(text + at, in[i].base, in[i].len);
+        at += in[i].len;
+    }
+    text[len] = '\0';
+    const char *code = req->res.status == 413   ? "PAYLOAD_TOO_LARGE"
+                       : req->res.status == 417 ? "EXPECTATION_FAILED"
+                       : dk_http_code(req->res.status) ? dk_http_code(req->res.status)
+                                                         : "BAD_REQUEST";
+    json_t *body = json_pack("{s:s,s:s}", "error", code, "message", text);
+    char *json = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (json == NULL || n == 0) { /* HEAD, or out of memory: h2o's text */
+        free(json);
+        h2o_ostream_send_next(self, req, in, n, state);
+        return;
+    }
+    h2o_iovec_t out = h2o_strdup(&req->pool, json, strlen(json));
+    free(json);
+    req->res.content_length = out.len; /* the head is written with the first bytes */
+    h2o_ostream_send_next(self, req, &out, 1, state);
+}
+
+static void h2o_error_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (req->res.status >= 400 && ct != -1 && req->res.content_length != SIZE_MAX) {
+        req->res.headers.entries[ct].value = h2o_iovec_init(H2O_STRLIT("application/json"));
+        h2o_ostream_t *os = h2o_add_ostream(req, sizeof(*os), slot);
+        os->do_send = h2o_error_send;
+        slot = &os->next;
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
 /* max_connections 0: min(10000, the descriptor limit less a margin for the
  * descriptors that are not connections: loops, listeners, database, files). */
 static void default_max_connections(dk_app *app)
@@ -1496,6 +1547,8 @@ int dk__server_start(dk_app *app, dk_err *err)
     h2o_pathconf_t *path = h2o_config_register_path(srv->host, "/", 0);
     h2o_handler_t *h = h2o_create_handler(path, sizeof(*h));
     h->on_req = on_req;
+    h2o_filter_t *f = h2o_create_filter(&srv->host->fallback_path, sizeof(*f));
+    f->on_setup_ostream = h2o_error_setup;
     int rc = setup_tls(srv, err);
     if (rc < 0)
         return rc;
