@@ -204,7 +204,10 @@ typedef struct dk__hook {
     void *user;
 } dk__hook;
 
-typedef struct dk__server dk__server;
+typedef struct dk__server dk__server;     /* src/http/server.c */
+typedef struct dk__plugins dk__plugins;   /* src/plugin/internal.h */
+typedef struct dk__services dk__services; /* src/rpc/services.c */
+struct dk__fetcher;                        /* src/http/fetch.c */
 
 struct dk_app {
     dk_app_options opts;
@@ -227,13 +230,14 @@ struct dk_app {
     bool started;
     int stop_fd; /* eventfd signalled by dk_app_stop() */
     atomic_int stop_requested;
-    void *plugins; /* plugin manager (src/plugin) */
-    void *housekeeping; /* service-loop timers (src/rpc/services.c) */
-    char *start_error;
+    dk__plugins *plugins;   /* plugin manager (src/plugin), created by the first plugin */
+    dk__services *services; /* back-end clients and housekeeping (src/rpc/services.c) */
+    size_t ncreated, nstarted; /* entries of the life-cycle table created / started */
+    char *start_error;      /* configuration error found by dk_app_new, reported by start */
     /* Execution model (src/http/exec.h): pools for calls that wait. */
     struct dk__pool *exec_io;   /* database and Redis calls, --db-pool threads */
     struct dk__pool *exec_work; /* dk_blocking(), --workers threads */
-    void *fetcher;              /* outbound HTTP thread (src/http/fetch.c), lazily */
+    struct dk__fetcher *fetcher; /* outbound HTTP thread (src/http/fetch.c), lazily */
     json_t *redirects;            /* dk_app_redirect(): path -> location; NULL: none */
     double access_rate;           /* opts.access_log resolved (0..1) */
     atomic_uint_fast64_t access_seq; /* requests seen by the sampled request log */
@@ -244,6 +248,8 @@ struct dk_app {
 /* Execution pools (src/http/exec.c): started before the server, stopped after it. */
 int dk__exec_start(dk_app *app, dk_err *err);
 void dk__exec_stop(dk_app *app);
+/* The outbound HTTP thread (src/http/fetch.c); stopped with the pools. NULL ignored. */
+void dk__fetch_stop(struct dk__fetcher *f);
 
 /* Server (src/http/server.c). */
 int dk__server_start(dk_app *app, dk_err *err);
@@ -261,13 +267,40 @@ const dk__mw_impl *dk__app_find_mw(const dk_app *app, const char *name);
 const dk__kind_impl *dk__app_find_kind(const dk_app *app, const char *name);
 
 
-/* Core services wiring (src/rpc/services.c). */
-int dk__services_new(dk_app *app);          /* create services (not started) */
-int dk__app_prepare(dk_app *app, dk_err *err); /* plugins' static parts + route table */
-int dk__services_start(dk_app *app, dk_err *err); /* db, migrations, plugin init, cron, jobs */
-void dk__services_quiesce(dk_app *app, uint64_t deadline_ms); /* stop cron/jobs/sse */
-void dk__services_stop(dk_app *app);        /* plugin teardown, close db */
-void dk__services_free(dk_app *app);
+/* The life cycle (src/rpc/services.c): a table of services
+ * {name, create, start, quiesce, stop, free}, walked forward to create and
+ * start, backward to quiesce, stop and free. */
+typedef struct dk__service {
+    const char *name;
+    int (*create)(dk_app *app, dk_err *err);           /* dk_app_new */
+    int (*start)(dk_app *app, dk_err *err);            /* dk_app_start; undoes itself on failure */
+    void (*quiesce)(dk_app *app, uint64_t deadline_ms); /* shutdown, first pass (backward) */
+    void (*stop)(dk_app *app, uint64_t deadline_ms);    /* shutdown, second pass (backward) */
+    void (*free)(dk_app *app);                         /* dk_app_free */
+} dk__service;
+
+/* Creates every entry not created yet; on failure the created ones stay
+ * recorded for dk__lifecycle_free(). 0 or the failing entry's code. */
+int dk__lifecycle_create(dk_app *app, dk_err *err);
+/* Starts the entries up to and including `until` (NULL: all). On failure
+ * every entry this app started is quiesced and stopped again (backward), so
+ * nothing is left running, and the error is returned. */
+int dk__lifecycle_start(dk_app *app, const char *until, dk_err *err);
+/* Quiesces, then stops, every started entry (backward). Idempotent. */
+void dk__lifecycle_stop(dk_app *app, uint64_t deadline_ms);
+/* dk__lifecycle_stop, then frees every created entry (backward). */
+void dk__lifecycle_free(dk_app *app);
+/* Tests only: the start of entry `name` fails (NULL: none). */
+void dk__lifecycle_fail_at(const char *name);
+/* Position of entry `name` in the table (the count when unknown), and back. */
+size_t dk__lifecycle_index(const char *name);
+const char *dk__lifecycle_name(size_t i);
+/* SIGINT/SIGTERM call dk_app_stop() (opts.install_signals); undone when a
+ * start fails (src/rpc/app.c). */
+void dk__app_signals_install(dk_app *app);
+void dk__app_signals_undo(dk_app *app);
+/* Plugins' static parts and the route table (no database). */
+int dk__app_prepare(dk_app *app, dk_err *err);
 /* Readiness: pings the database and Redis (when configured), adding
  * "database"/"redis": "ok"|"unreachable" to `checks`. 0 or DK_EUNAVAILABLE. */
 int dk__services_ready(dk_app *app, json_t *checks);

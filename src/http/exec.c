@@ -10,8 +10,6 @@ int dk_blocking(dk_ctx *ctx, int (*fn)(void *arg), void *arg)
     return dk__offload(DK__POOL_WORK, fn, arg);
 }
 
-void dk__fetch_stop(void *fetcher); /* src/http/fetch.c */
-
 int dk__exec_start(dk_app *app, dk_err *err)
 {
     int io = app->opts.db_pool > 0 ? app->opts.db_pool : 8;

@@ -30,7 +30,7 @@ typedef struct xfer {
     char errbuf[CURL_ERROR_SIZE];
 } xfer;
 
-typedef struct fetcher {
+typedef struct dk__fetcher {
     pthread_t thread;
     CURLM *multi;
     pthread_mutex_t lock;
@@ -311,7 +311,7 @@ static fetcher *fetcher_get(dk_app *app)
     return f;
 }
 
-void dk__fetch_stop(void *p)
+void dk__fetch_stop(struct dk__fetcher *p)
 {
     fetcher *f = p;
     if (f == NULL)

@@ -52,9 +52,10 @@ dk_harness *dk_harness_new_opts(const dk_harness_options *o, dk_err *err)
         /* A failure is recorded and reported by prepare below. */
         dk_app_add_plugin(h->app, o->plugins[i], o->configs ? o->configs[i] : NULL);
     }
-    /* Prepare (plugins and route table) and start the plugins, but not the
-     * background services (cron, jobs) nor the listener. */
-    if (dk__app_prepare(h->app, err) < 0 || dk__plugins_start(h->app, err) < 0) {
+    /* Prepare (plugins and route table) and start the services up to the
+     * plugins (database, migrations, init hooks), but not the background
+     * ones (jobs, cron) nor the pools and the listener. */
+    if (dk__app_prepare(h->app, err) < 0 || dk__lifecycle_start(h->app, "plugins", err) < 0) {
         dk_harness_free(h);
         return NULL;
     }
@@ -65,8 +66,7 @@ void dk_harness_free(dk_harness *h)
 {
     if (h == NULL)
         return;
-    dk__plugins_stop(h->app);
-    dk_app_free(h->app);
+    dk_app_free(h->app); /* stops the plugins, closes the database */
     free(h);
 }
 

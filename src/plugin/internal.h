@@ -16,17 +16,16 @@ struct dk_plugin_ctx {
 };
 
 /* app->plugins */
-typedef struct dk__plugins {
+struct dk__plugins {
     dk_plugin_ctx **list;  /* registration order */
     size_t n, cap;
     dk_plugin_ctx **order; /* dependency order, after prepare */
     size_t norder;
     char *error;           /* first registration error: start-up fails with it */
     bool prepared, started;
-    bool own_db;           /* the manager opened app->core.db */
-} dk__plugins;
+};
 
-/* Opens the database if needed and runs every plugin's migrations. */
+/* Runs every plugin's migrations on the app's (open) database. */
 int dk__plugins_migrate(dk_app *app, dk_err *err);
 
 #endif

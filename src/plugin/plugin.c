@@ -1,5 +1,6 @@
 /* Plugin manager: registration, dependency ordering, migrations, services,
- * init and teardown. Lives in app->plugins. */
+ * init and teardown. Lives in app->plugins. The database is the app's: it is
+ * open before dk__plugins_start() and closed after dk__plugins_free(). */
 #include "plugin/internal.h"
 #include "db/internal.h"
 
@@ -286,16 +287,8 @@ static int hook_failed(dk_err *err, dk_err *e, int rc, const char *plugin, const
 int dk__plugins_migrate(dk_app *app, dk_err *err)
 {
     dk__plugins *m = app->plugins;
-    if (app->core.db == NULL) {
-        dk_err e = {0};
-        app->core.db = dk_db_open(app->db_url, &e);
-        if (app->core.db == NULL)
-            return dk_err_set(err, e.code < 0 ? e.code : DK_EUNAVAILABLE, "%s",
-                              e.message[0] ? e.message : "cannot open the database");
-        dk__db_set_pool_size(app->core.db, app->opts.db_pool);
-        if (m != NULL)
-            m->own_db = true;
-    }
+    if (app->core.db == NULL) /* the app opens it (src/rpc/services.c) */
+        return dk_err_set(err, DK_ESTATE, "the database is not open");
     if (m == NULL)
         return 0;
     for (size_t i = 0; i < m->norder; i++) {
@@ -382,10 +375,6 @@ void dk__plugins_free(dk_app *app)
         free(m->list);
         free(m->order);
         free(m->error);
-        if (m->own_db) {
-            dk_db_close(app->core.db);
-            app->core.db = NULL;
-        }
         free(m);
         app->plugins = NULL;
     }

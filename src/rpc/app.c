@@ -620,8 +620,21 @@ dk_app *dk_app_new(const dk_app_options *opts)
     if (o->max_validation_issues <= 0)
         o->max_validation_issues = DK_SCHEMA_MAX_ISSUES;
     if (o->config_json) {
+        /* Invalid text is not replaced silently: dk_app_start() reports it. */
         json_error_t jerr;
         app->config = json_loads(o->config_json, 0, &jerr);
+        char msg[300];
+        msg[0] = '\0';
+        if (app->config == NULL)
+            snprintf(msg, sizeof(msg), "config_json is not valid JSON (line %d, column %d): %s",
+                     jerr.line, jerr.column, jerr.text);
+        else if (!json_is_object(app->config))
+            snprintf(msg, sizeof(msg), "config_json must be a JSON object");
+        if (msg[0] != '\0' && (app->start_error = strdup(msg)) == NULL) {
+            json_decref(app->config);
+            free(app);
+            return NULL;
+        }
     }
     if (!json_is_object(app->config)) {
         json_decref(app->config);
@@ -650,7 +663,12 @@ dk_app *dk_app_new(const dk_app_options *opts)
         dk_app_free(app);
         return NULL;
     }
-    if (dk__services_new(app) < 0) {
+    dk_err err = {0};
+    if (dk__lifecycle_create(app, &err) < 0) {
+        /* NULL says "out of memory" to the caller; the log says what failed. */
+        dk_logf(app->core.logger, DK_LOG_ERROR, "cannot create the application: %s (%s)",
+                err.message, dk_err_name(err.code));
+        dk_logger_flush(app->core.logger);
         dk_app_free(app);
         return NULL;
     }
@@ -666,8 +684,7 @@ void dk_app_free(dk_app *app)
         signal(SIGTERM, SIG_DFL);
         signal_app = NULL;
     }
-    dk__server_free(app);
-    dk__services_free(app);
+    dk__lifecycle_free(app); /* stops what still runs, frees every service */
     dk__metrics_free(app);
     dk__routes_free(app);
     for (size_t i = 0; i < app->nrouters; i++)
@@ -818,7 +835,7 @@ static void on_signal(int sig)
         dk_app_stop(signal_app);
 }
 
-static void install_signals(dk_app *app)
+void dk__app_signals_install(dk_app *app)
 {
     if (!app->opts.install_signals || signal_app == app)
         return;
@@ -836,30 +853,15 @@ int dk_app_start(dk_app *app, dk_err *err)
 {
     if (app->started)
         return dk_err_set(err, DK_ESTATE, "application already started");
+    if (app->start_error != NULL)
+        return dk_err_set(err, DK_EINVAL, "%s", app->start_error);
     int rc = dk__app_prepare(app, err);
     if (rc < 0)
         return rc;
-    rc = dk__services_start(app, err);
+    /* Every service in order; on failure what started is undone. */
+    rc = dk__lifecycle_start(app, NULL, err);
     if (rc < 0)
         return rc;
-    rc = dk__exec_start(app, err);
-    if (rc == 0)
-        /* Before the first request can arrive: a SIGTERM sent as soon as the
-     * port answers starts an orderly shutdown instead of killing the process. */
-    install_signals(app);
-    rc = dk__server_start(app, err);
-    if (rc < 0) {
-        if (signal_app == app) {
-            signal(SIGINT, SIG_DFL);
-            signal(SIGTERM, SIG_DFL);
-            signal_app = NULL;
-        }
-        dk__server_free(app);
-        dk__exec_stop(app);
-        dk__services_quiesce(app, dk_now_ms());
-        dk__services_stop(app);
-        return rc;
-    }
     app->started = true;
     json_t *d = json_pack("{s:i, s:i}", "routes", (int)app->table.n, "threads",
                           app->opts.threads > 0 ? app->opts.threads : 1);
@@ -881,11 +883,22 @@ void dk_app_stop(dk_app *app)
     (void)n;
 }
 
+void dk__app_signals_undo(dk_app *app)
+{
+    /* A start that failed leaves the default dispositions; an orderly stop
+     * keeps the handler until dk_app_wait() returns (then it does nothing). */
+    if (!app->started && signal_app == app) {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal_app = NULL;
+    }
+}
+
 int dk_app_wait(dk_app *app)
 {
     if (!app->started)
         return DK_ESTATE;
-    install_signals(app);
+    dk__app_signals_install(app);
     while (!atomic_load(&app->stop_requested)) {
         struct pollfd p = {.fd = app->stop_fd, .events = POLLIN};
         poll(&p, 1, 1000);
@@ -893,15 +906,10 @@ int dk_app_wait(dk_app *app)
     dk_logger *lg = app->core.logger;
     dk_log(lg, DK_LOG_INFO, "Shutting down server...", NULL);
     uint64_t deadline = dk_now_ms() + app->opts.shutdown_grace_ms;
-    dk__server_stop_accepting(app);
-    dk__server_close_streams(app);
-    dk__services_quiesce(app, deadline);
-    dk__server_drain(app, deadline);
-    for (size_t i = app->nhooks; i-- > 0;)
-        app->hooks[i].fn(app, app->hooks[i].user);
-    dk__server_free(app);
-    dk__exec_stop(app);
-    dk__services_stop(app);
+    /* Backward through the services: stop accepting and end SSE streams,
+     * quiesce cron and jobs within the grace period, then drain requests, run
+     * the shutdown hooks, stop the HTTP and worker threads and the plugins. */
+    dk__lifecycle_stop(app, deadline);
     dk_log(lg, DK_LOG_INFO, "Server shutdown complete", NULL);
     dk_logger_flush(lg);
     app->started = false;
