@@ -663,6 +663,10 @@ class TestScaffoldChecks(unittest.TestCase):
             self.assertEqual(r.returncode, 0)
             self.assertIn("Usage: shop [OPTIONS]", r.stdout)
             self.assertIn("--health-path PATH", r.stdout)
+            r = subprocess.run([os.path.join(root, "build", "shop"), "--version"],
+                               stdout=subprocess.PIPE, text=True, timeout=60, env=base_env())
+            self.assertEqual(r.returncode, 0)
+            self.assertRegex(r.stdout, r"^shop 0\.1\.0 \(donkey \d+\.\d+\.\d+\)\n$")
 
 
 class DevSession:

@@ -1,13 +1,18 @@
-/* {{name}}: the program. Standard flags (--port, --db, --routes-json, ...) are
+/* {{name}}: the program. Standard flags (--port, --db, --routes-json, --help, ...) are
  * handled by dk_app_options_parse(); the application itself is in app.c. */
 #include "app.h"
 
 #include <stdio.h>
 
+#ifndef APP_VERSION
+#define APP_VERSION "0.0.0"
+#endif
+
 int main(int argc, char **argv)
 {
     dk_app_options opts;
     dk_app_options_init(&opts);
+    opts.version = APP_VERSION; /* --version; from project(... VERSION) in CMakeLists.txt */
     dk_err err = {0};
     if (dk_app_options_parse(&opts, &argc, argv, &err) < 0) {
         fprintf(stderr, "{{name}}: %s\n", err.message);
