@@ -243,6 +243,7 @@ struct dk_app {
     atomic_uint_fast64_t access_seq; /* requests seen by the sampled request log */
     struct dk__metrics *metrics;     /* per-thread request counters (src/obs/metrics.c) */
     char *obs_strings[3];            /* copies of opts.metrics_path, admin_token, admin_path */
+    void *admin;                     /* the operations page (src/plugin/admin.c), or NULL */
 };
 
 /* Execution pools (src/http/exec.c): started before the server, stopped after it. */
@@ -307,6 +308,9 @@ int dk__services_ready(dk_app *app, json_t *checks);
 /* Answers the built-in probes (opts.health_path / ready_path, GET or HEAD);
  * true when `req` was one (src/rpc/probes.c). */
 bool dk__probe(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res);
+/* Answers GET <admin path> when the operations page is installed; true when
+ * `req` was it (src/plugin/admin.c). */
+bool dk__admin_page(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res);
 /* Plugin manager (src/plugin/plugin.c). */
 int dk__plugins_prepare(dk_app *app, dk_err *err); /* validate deps/order; register errors,
                                                       middleware, kinds (no db) */

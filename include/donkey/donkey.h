@@ -17,6 +17,7 @@
 #include "sse.h"
 #include "fetch.h"
 #include "trace.h"
+#include "admin.h"
 #include "plugin.h"
 #include "harness.h"
 #include "plugin.h"

@@ -133,6 +133,14 @@ DK_API int dk_jobs_get(dk_jobs *jobs, int64_t id, json_t **out);
  *  error. A running job cannot be cancelled. */
 DK_API int dk_jobs_cancel(dk_jobs *jobs, int64_t id);
 
+/** Runs job `id` again now: a failed or cancelled job gets a fresh set of
+ *  attempts (attempts back to 0), a scheduled one (waiting for its run_at or
+ *  a retry) becomes due now keeping its attempts; its last error stays until
+ *  it runs. Returns 0, DK_ENOTFOUND, DK_ESTATE (pending, running or completed:
+ *  nothing changes) or a database error. Used by the operations page's
+ *  "retry now" (docs/observability.md). */
+DK_API int dk_jobs_retry(dk_jobs *jobs, int64_t id);
+
 /** Deletes the record of job `id` when it is not running. Returns 0,
  *  DK_ENOTFOUND, DK_ESTATE (running) or a database error. */
 DK_API int dk_jobs_delete(dk_jobs *jobs, int64_t id);

@@ -127,6 +127,10 @@ static const char SQL_STATUS[] = "SELECT status FROM donkey_jobs WHERE id = ?";
 static const char SQL_CANCEL[] =
     "UPDATE donkey_jobs SET status = 'cancelled', completed_at = ?"
     " WHERE id = ? AND status IN ('pending', 'scheduled')";
+static const char SQL_RETRY_NOW[] =
+    "UPDATE donkey_jobs SET status = 'pending', run_at = ?, completed_at = NULL,"
+    " attempts = CASE WHEN status = 'scheduled' THEN attempts ELSE 0 END"
+    " WHERE id = ? AND status IN ('failed', 'cancelled', 'scheduled')";
 static const char SQL_DELETE[] = "DELETE FROM donkey_jobs WHERE id = ? AND status <> 'running'";
 static const char SQL_PURGE[] =
     "DELETE FROM donkey_jobs WHERE status IN ('completed', 'failed', 'cancelled')"
@@ -1320,6 +1324,29 @@ static int jobs_cancel(dk_jobs *jobs, int64_t id)
     return changed > 0 ? 0 : explain_no_change(jobs, id);
 }
 
+static int jobs_retry(dk_jobs *jobs, int64_t id)
+{
+    int rc = ensure_schema(jobs, NULL);
+    if (rc < 0)
+        return rc;
+    int64_t changed = 0;
+    rc = write_exec(jobs, SQL_RETRY_NOW,
+                    json_pack("[I, I]", (json_int_t)dk_wall_ms(), (json_int_t)id), &changed, NULL);
+    if (rc < 0)
+        return rc;
+    if (changed == 0)
+        return explain_no_change(jobs, id);
+    if (jobs->o.shared && !jobs->sqlite)
+        dk_db_exec(db_of(jobs), SQL_NOTIFY, NULL, NULL, NULL);
+    pthread_mutex_lock(&jobs->lock);
+    jobs->dirty = true;
+    jobs->work_gen++;
+    if (jobs->idle > 0 && !jobs->claiming)
+        pthread_cond_signal(&jobs->wake);
+    pthread_mutex_unlock(&jobs->lock);
+    return 0;
+}
+
 static int jobs_delete(dk_jobs *jobs, int64_t id)
 {
     int rc = ensure_schema(jobs, NULL);
@@ -1333,7 +1360,7 @@ static int jobs_delete(dk_jobs *jobs, int64_t id)
 }
 
 static int jobs_list(dk_jobs *jobs, const char *name, const char *status, size_t limit,
-                     json_t **out)
+                     bool newest_first, json_t **out)
 {
     *out = NULL;
     if (status != NULL) {
@@ -1347,9 +1374,10 @@ static int jobs_list(dk_jobs *jobs, const char *name, const char *status, size_t
     if (rc < 0)
         return rc;
     char sql[256];
-    snprintf(sql, sizeof(sql), "SELECT " JOB_COLUMNS " FROM donkey_jobs%s%s%s ORDER BY id%s",
+    snprintf(sql, sizeof(sql), "SELECT " JOB_COLUMNS " FROM donkey_jobs%s%s%s ORDER BY id%s%s",
              name || status ? " WHERE " : "", name ? "name = ?" : "",
-             status ? (name ? " AND status = ?" : "status = ?") : "", limit ? " LIMIT ?" : "");
+             status ? (name ? " AND status = ?" : "status = ?") : "",
+             newest_first ? " DESC" : "", limit ? " LIMIT ?" : "");
     json_t *params = json_array();
     if (params == NULL)
         return DK_ENOMEM;
@@ -1443,10 +1471,11 @@ typedef struct jobs_call {
     int64_t id, *out_id;
     uint64_t older_than_ms;
     size_t limit;
+    bool newest_first;
     json_t **out;
 } jobs_call;
 
-enum { JC_ENQUEUE, JC_GET, JC_CANCEL, JC_DELETE, JC_LIST, JC_PURGE };
+enum { JC_ENQUEUE, JC_GET, JC_CANCEL, JC_DELETE, JC_LIST, JC_PURGE, JC_RETRY };
 
 static int jobs_call_run(void *arg)
 {
@@ -1461,7 +1490,9 @@ static int jobs_call_run(void *arg)
     case JC_DELETE:
         return jobs_delete(c->jobs, c->id);
     case JC_LIST:
-        return jobs_list(c->jobs, c->name, c->status, c->limit, c->out);
+        return jobs_list(c->jobs, c->name, c->status, c->limit, c->newest_first, c->out);
+    case JC_RETRY:
+        return jobs_retry(c->jobs, c->id);
     default:
         return jobs_purge(c->jobs, c->older_than_ms, c->out_id);
     }
@@ -1493,6 +1524,17 @@ int dk_jobs_cancel(dk_jobs *jobs, int64_t id)
 int dk_jobs_delete(dk_jobs *jobs, int64_t id)
 {
     JOBS_CALL(.op = JC_DELETE, .jobs = jobs, .id = id);
+}
+
+int dk_jobs_retry(dk_jobs *jobs, int64_t id)
+{
+    JOBS_CALL(.op = JC_RETRY, .jobs = jobs, .id = id);
+}
+
+int dk__jobs_list_recent(dk_jobs *jobs, const char *status, size_t limit, json_t **out)
+{
+    JOBS_CALL(.op = JC_LIST, .jobs = jobs, .status = status, .limit = limit,
+              .newest_first = true, .out = out);
 }
 
 int dk_jobs_list(dk_jobs *jobs, const char *name, const char *status, size_t limit,

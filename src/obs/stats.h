@@ -17,6 +17,9 @@ typedef struct dk_db dk_db;
  *  "depth": {"pending": n, ...}} (depth read from the database when `depth`,
  *  else zeros). New reference, NULL when out of memory. src/core/jobs.c. */
 json_t *dk__jobs_stats(dk_jobs *jobs, bool depth);
+/* Jobs with `status` (NULL: any), newest first, at most `limit`, as
+ * dk_jobs_list(). Offloaded like the public calls. */
+int dk__jobs_list_recent(dk_jobs *jobs, const char *status, size_t limit, json_t **out);
 /* The jobs' run-duration histogram (borrowed). */
 dk__hist *dk__jobs_hist(dk_jobs *jobs);
 

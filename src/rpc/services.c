@@ -33,6 +33,7 @@
 #include "../adapters/redis.h"
 #include "../db/internal.h"
 #include "../internal.h"
+#include "donkey/admin.h"
 #include "donkey/cache.h"
 #include "donkey/cron.h"
 #include "donkey/db.h"
@@ -644,6 +645,14 @@ void dk__lifecycle_free(dk_app *app)
 
 int dk__app_prepare(dk_app *app, dk_err *err)
 {
+    /* --admin-token: the operations page with that bearer token. */
+    const dk_app_options *o = &app->opts;
+    if (o->admin_token != NULL && *o->admin_token != '\0' && app->admin == NULL) {
+        dk_admin_options ao = {.path = o->admin_path, .token = o->admin_token};
+        int arc = dk_app_use_admin(app, &ao);
+        if (arc < 0)
+            return dk_err_set(err, arc, "operations page: %s", dk_strerror(arc));
+    }
     int rc = dk__plugins_prepare(app, err);
     if (rc < 0)
         return rc;
