@@ -32,4 +32,7 @@ int conf_cluster(dk_app *app, dk_router *r);
 /* waiting.c: conf.wait, conf.dbwait, conf.fetch (handlers that wait). */
 int conf_waiting(dk_app *app, dk_router *r);
 
+/* admin.c: the failOnce job and the conf-report cron task, with --admin-token (issue 17). */
+int conf_admin(dk_app *app);
+
 #endif

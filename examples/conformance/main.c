@@ -42,6 +42,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "conformance: route definition failed\n");
     }
     dk_app_use(app, r);
+    if (opts.admin_token != NULL && conf_admin(app) != 0)
+        fprintf(stderr, "conformance: cannot set up the operations page extras\n");
     int rc = dk_app_run(app);
     dk_app_free(app);
     return rc;
