@@ -182,10 +182,29 @@ struct dk_next {
     size_t index;
 };
 
-/* Initialises ctx for one request (arena already set up by the caller). */
-void dk__ctx_init(dk_ctx *ctx, dk_app *app, dk_request *req, dk_response *res);
-/* Runs on-end hooks and releases everything the context holds. */
-void dk__ctx_finish(dk_ctx *ctx);
+/* One request's objects, set up the same way by the HTTP server, the test
+ * harness and the unit tests (src/rpc/dispatch.c):
+ *
+ *     dk__exchange_init(&x);            zeroed; x.req.arena is x.ctx.arena
+ *     x.req.method = dk__arena_strndup(x.req.arena, ...); ... path, query,
+ *                                       headers, body, peer_ip
+ *     dk__exchange_begin(&x, app);      request id, start time, trace context
+ *     dk__dispatch(app, &x.ctx, &x.req, &x.res);
+ *     dk__exchange_finish(&x);          on-end hooks, then the arena and the
+ *                                       response are freed; x may be reused
+ *
+ * dk__exchange_finish() may also follow dk__exchange_init() alone (a request
+ * that failed while being copied). One thread at a time. */
+typedef struct dk__exchange {
+    dk_ctx ctx;
+    dk_request req;
+    dk_response res;
+    bool begun;
+} dk__exchange;
+
+void dk__exchange_init(dk__exchange *x);
+void dk__exchange_begin(dk__exchange *x, dk_app *app);
+void dk__exchange_finish(dk__exchange *x);
 
 /* Full dispatch of one request: lookup, method policy, chain, error rendering.
  * `path` is the URL path (with leading '/', without query). */

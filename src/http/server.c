@@ -790,9 +790,7 @@ struct task {
     dk__fiber *fiber;
     h2o_multithread_message_t msg;
     task *next_free;
-    dk_ctx ctx;
-    dk_request req;
-    dk_response res;
+    dk__exchange x;    /* the request's context, request and response */
 };
 
 /* Tasks and their fibers are kept for reuse (a warm stack, no mmap). */
@@ -829,7 +827,7 @@ static task *task_get(worker *w)
     t->waiter.pools[DK__POOL_IO] = app->exec_io;
     t->waiter.pools[DK__POOL_WORK] = app->exec_work;
     t->waiter.fetcher = app->fetcher;
-    t->waiter.trace = &t->ctx.trace;
+    t->waiter.trace = &t->x.ctx.trace;
     return t;
 }
 
@@ -886,16 +884,15 @@ static void task_finish(task *t)
         *t->slot = NULL; /* h2o may dispose the request from here on */
     dk_stream *stream = NULL;
     if (hreq != NULL) {
-        add_hsts(w->srv, &t->ctx, &t->res);
-        size_t out = send_response(hreq, &t->res, &stream);
-        dk__metrics_request_end(&t->ctx, t->req.body_len, out);
-        dk__access_log(&t->ctx);
-    } else if (t->res.stream != NULL) {
-        stream_abandon(t->res.stream);
-        t->res.stream = NULL;
+        add_hsts(w->srv, &t->x.ctx, &t->x.res);
+        size_t out = send_response(hreq, &t->x.res, &stream);
+        dk__metrics_request_end(&t->x.ctx, t->x.req.body_len, out);
+        dk__access_log(&t->x.ctx);
+    } else if (t->x.res.stream != NULL) {
+        stream_abandon(t->x.res.stream);
+        t->x.res.stream = NULL;
     }
-    dk__ctx_finish(&t->ctx);
-    dk__response_free(&t->res);
+    dk__exchange_finish(&t->x);
     if (stream != NULL)
         stream_flush(stream);
     atomic_fetch_sub(&w->srv->tasks, 1);
@@ -905,14 +902,14 @@ static void task_finish(task *t)
 static void task_main(void *arg)
 {
     task *t = arg;
-    dk__dispatch(t->w->srv->app, &t->ctx, &t->req, &t->res);
+    dk__dispatch(t->w->srv->app, &t->x.ctx, &t->x.req, &t->x.res);
 }
 
 /* Runs (or continues) the task's fiber; answers when the handler is done. */
 static void task_run(task *t, bool start)
 {
     dk__waiter_enter(&t->waiter);
-    dk__trace_enter(&t->ctx.trace);
+    dk__trace_enter(&t->x.ctx.trace);
     bool done = start ? dk__fiber_start(t->fiber, task_main, t) : dk__fiber_resume(t->fiber);
     dk__trace_enter(NULL);
     dk__waiter_enter(NULL);
@@ -1023,11 +1020,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *hreq)
     }
     int alive = atomic_fetch_add(&srv->tasks, 1);
     t->hreq = hreq;
-    dk_ctx *ctx = &t->ctx;
-    dk_request *req = &t->req;
-    dk_response *res = &t->res;
-    dk__response_init(res);
-    req->arena = &ctx->arena;
+    dk__exchange_init(&t->x);
+    dk_ctx *ctx = &t->x.ctx;
+    dk_request *req = &t->x.req;
+    dk_response *res = &t->x.res;
 
     req->method = dk__arena_strndup(&ctx->arena, hreq->method.base, hreq->method.len);
     size_t plen = hreq->query_at != SIZE_MAX ? hreq->query_at : hreq->path.len;
@@ -1046,14 +1042,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *hreq)
             req->body_len = 0;
     }
     if (req->method == NULL || req->path == NULL || req->query == NULL) {
-        dk__arena_free(&ctx->arena);
+        dk__exchange_finish(&t->x);
         atomic_fetch_sub(&srv->tasks, 1);
         task_put(w, t);
         h2o_send_error_503(hreq, "Service Unavailable", "out of memory", 0);
         return 0;
     }
     copy_headers(hreq, req);
-    dk__ctx_init(ctx, app, req, res);
+    dk__exchange_begin(&t->x, app);
     peer_ip(app, hreq, req, ctx);
     t->slot = h2o_mem_alloc_shared(&hreq->pool, sizeof(*t->slot), task_req_dispose);
     *t->slot = t;

@@ -136,51 +136,44 @@ int dk_harness_request(dk_harness *h, const char *method, const char *route,
     memset(out, 0, sizeof(*out));
     if (h == NULL || route == NULL)
         return DK_EINVAL;
-    dk_ctx ctx;
-    memset(&ctx, 0, sizeof(ctx));
-    dk_request req;
-    memset(&req, 0, sizeof(req));
-    dk_response res;
-    dk__response_init(&res);
-    req.arena = &ctx.arena;
-    req.method = dk__arena_strndup(&ctx.arena, method ? method : "POST",
-                                   strlen(method ? method : "POST"));
+    dk__exchange x;
+    dk__exchange_init(&x);
+    dk_request *req = &x.req;
+    req->method = dk__arena_strndup(req->arena, method ? method : "POST",
+                                    strlen(method ? method : "POST"));
     const char *path = route[0] == '/' ? route + 1 : route;
     const char *q = strchr(path, '?');
     size_t plen = q ? (size_t)(q - path) : strlen(path);
-    char *p = dk__arena_alloc(&ctx.arena, plen + 2);
+    char *p = dk__arena_alloc(req->arena, plen + 2);
     if (p != NULL) {
         p[0] = '/';
         memcpy(p + 1, path, plen);
         p[plen + 1] = '\0';
     }
-    req.path = p;
-    req.query = q ? q + 1 : "";
-    req.body = body;
-    req.body_len = body ? strlen(body) : 0;
-    req.peer_ip = "127.0.0.1";
+    req->path = p;
+    req->query = q ? q + 1 : "";
+    req->body = body;
+    req->body_len = body ? strlen(body) : 0;
+    req->peer_ip = "127.0.0.1";
     size_t nh = 0;
     while (headers != NULL && headers[nh] != NULL)
         nh++;
-    req.headers = dk__arena_alloc(&ctx.arena, (nh + 1) * sizeof(*req.headers));
+    req->headers = dk__arena_alloc(req->arena, (nh + 1) * sizeof(*req->headers));
     int rc = 0;
-    if (req.method == NULL || req.path == NULL || req.headers == NULL)
+    if (req->method == NULL || req->path == NULL || req->headers == NULL)
         rc = DK_ENOMEM;
     for (size_t i = 0; rc == 0 && i < nh; i++)
-        rc = add_header(&ctx, &req, headers[i]);
+        rc = add_header(&x.ctx, req, headers[i]);
     if (rc == 0) {
-        dk__ctx_init(&ctx, h->app, &req, &res);
-        const dk__trace *prev = dk__trace_enter(&ctx.trace);
-        dk__dispatch(h->app, &ctx, &req, &res);
+        dk__exchange_begin(&x, h->app);
+        const dk__trace *prev = dk__trace_enter(&x.ctx.trace);
+        dk__dispatch(h->app, &x.ctx, req, &x.res);
         dk__trace_enter(prev);
-        rc = copy_response(&res, out);
-        dk__ctx_finish(&ctx);
-    } else {
-        dk__arena_free(&ctx.arena);
+        rc = copy_response(&x.res, out);
     }
-    if (res.stream != NULL)
-        dk_stream_close(res.stream);
-    dk__response_free(&res);
+    if (x.res.stream != NULL)
+        dk_stream_close(x.res.stream);
+    dk__exchange_finish(&x);
     if (rc < 0)
         dk_harness_response_free(out);
     return rc;

@@ -63,7 +63,7 @@ void dk__arena_free(dk__arena *a)
 
 /* ---- context ---- */
 
-void dk__ctx_init(dk_ctx *ctx, dk_app *app, dk_request *req, dk_response *res)
+static void ctx_init(dk_ctx *ctx, dk_app *app, dk_request *req, dk_response *res)
 {
     ctx->app = app;
     ctx->req = req;
@@ -85,7 +85,7 @@ void dk__ctx_init(dk_ctx *ctx, dk_app *app, dk_request *req, dk_response *res)
     dk__trace_begin(&ctx->trace, tp, ts);
 }
 
-void dk__ctx_finish(dk_ctx *ctx)
+static void ctx_finish(dk_ctx *ctx)
 {
     while (ctx->on_end) {
         dk__on_end *e = ctx->on_end;
@@ -101,6 +101,32 @@ void dk__ctx_finish(dk_ctx *ctx)
     if (ctx->req)
         json_decref(ctx->req->json);
     dk__arena_free(&ctx->arena);
+}
+
+/* ---- the exchange: one request's context, request and response ---- */
+
+void dk__exchange_init(dk__exchange *x)
+{
+    memset(x, 0, sizeof(*x));
+    x->req.arena = &x->ctx.arena;
+    x->req.query = "";
+    dk__response_init(&x->res);
+}
+
+void dk__exchange_begin(dk__exchange *x, dk_app *app)
+{
+    ctx_init(&x->ctx, app, &x->req, &x->res);
+    x->begun = true;
+}
+
+void dk__exchange_finish(dk__exchange *x)
+{
+    if (x->begun)
+        ctx_finish(&x->ctx); /* on-end hooks, values, the arena */
+    else
+        dk__arena_free(&x->ctx.arena);
+    x->begun = false;
+    dk__response_free(&x->res);
 }
 
 const char *dk_ctx_request_id(const dk_ctx *ctx) { return ctx->request_id; }

@@ -80,9 +80,7 @@ typedef struct fixture {
 } fixture;
 
 typedef struct fake_req {
-    dk_ctx ctx;
-    dk_request req;
-    dk_response res;
+    dk__exchange x; /* ctx, req, res set up as the HTTP server does */
     dk__header hdr;
 } fake_req;
 
@@ -90,25 +88,22 @@ static fake_req *fake_new(dk_app *app, const char *last_event_id)
 {
     fake_req *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    f->req.arena = &f->ctx.arena;
-    f->req.method = "GET";
-    f->req.path = "/sse";
-    f->req.query = "";
+    dk__exchange_init(&f->x);
+    f->x.req.method = "GET";
+    f->x.req.path = "/sse";
     if (last_event_id != NULL) {
         f->hdr.name = "last-event-id";
         f->hdr.value = last_event_id;
-        f->req.headers = &f->hdr;
-        f->req.nheaders = 1;
+        f->x.req.headers = &f->hdr;
+        f->x.req.nheaders = 1;
     }
-    dk__response_init(&f->res);
-    dk__ctx_init(&f->ctx, app, &f->req, &f->res);
+    dk__exchange_begin(&f->x, app);
     return f;
 }
 
 static void fake_free(fake_req *f)
 {
-    dk__ctx_finish(&f->ctx);
-    dk__response_free(&f->res);
+    dk__exchange_finish(&f->x);
     free(f);
 }
 
@@ -116,12 +111,12 @@ static void fake_free(fake_req *f)
 static fake_req *accept_client(fixture *fx, const char *const *channels, size_t n, char *id)
 {
     fake_req *f = fake_new(fx->app, NULL);
-    assert_int_equal(dk_sse_accept(fx->sse, &f->ctx, &f->req, &f->res, channels, n, id), 0);
-    assert_int_equal(dk_response_status(&f->res), 200);
-    assert_string_equal(dk_response_header(&f->res, "Content-Type"), "text/event-stream");
-    assert_string_equal(dk_response_header(&f->res, "Cache-Control"), "no-cache");
-    assert_string_equal(dk_response_header(&f->res, "X-Accel-Buffering"), "no");
-    assert_string_equal(dk_response_header(&f->res, "X-SSE-Client-Id"), id);
+    assert_int_equal(dk_sse_accept(fx->sse, &f->x.ctx, &f->x.req, &f->x.res, channels, n, id), 0);
+    assert_int_equal(dk_response_status(&f->x.res), 200);
+    assert_string_equal(dk_response_header(&f->x.res, "Content-Type"), "text/event-stream");
+    assert_string_equal(dk_response_header(&f->x.res, "Cache-Control"), "no-cache");
+    assert_string_equal(dk_response_header(&f->x.res, "X-Accel-Buffering"), "no");
+    assert_string_equal(dk_response_header(&f->x.res, "X-SSE-Client-Id"), id);
     return f;
 }
 
@@ -254,25 +249,25 @@ static void test_limits_answer_503_and_400(void **state)
     for (int i = 0; i < 3; i++)
         f[i] = accept_client(fx, room, 1, id);
     fake_req *x = fake_new(fx->app, NULL);
-    assert_int_equal(dk_sse_accept(fx->sse, &x->ctx, &x->req, &x->res, room, 1, id), DK_EHTTP);
-    assert_int_equal(dk_error_status(x->ctx.error), 503);
+    assert_int_equal(dk_sse_accept(fx->sse, &x->x.ctx, &x->x.req, &x->x.res, room, 1, id), DK_EHTTP);
+    assert_int_equal(dk_error_status(x->x.ctx.error), 503);
     fake_free(x);
     f[3] = accept_client(fx, solo, 1, id);
     f[4] = accept_client(fx, NULL, 0, id);
     x = fake_new(fx->app, NULL);
-    assert_int_equal(dk_sse_accept(fx->sse, &x->ctx, &x->req, &x->res, solo, 1, id), DK_EHTTP);
-    assert_int_equal(dk_error_status(x->ctx.error), 503);
+    assert_int_equal(dk_sse_accept(fx->sse, &x->x.ctx, &x->x.req, &x->x.res, solo, 1, id), DK_EHTTP);
+    assert_int_equal(dk_error_status(x->x.ctx.error), 503);
     fake_free(x);
 
     const char *bad[] = {""};
     x = fake_new(fx->app, NULL);
-    assert_int_equal(dk_sse_accept(fx->sse, &x->ctx, &x->req, &x->res, bad, 1, id), DK_EHTTP);
-    assert_int_equal(dk_error_status(x->ctx.error), 400);
+    assert_int_equal(dk_sse_accept(fx->sse, &x->x.ctx, &x->x.req, &x->x.res, bad, 1, id), DK_EHTTP);
+    assert_int_equal(dk_error_status(x->x.ctx.error), 400);
     fake_free(x);
     const char *many[] = {"a", "b", "c", "d", "e"};
     x = fake_new(fx->app, NULL);
-    assert_int_equal(dk_sse_accept(fx->sse, &x->ctx, &x->req, &x->res, many, 5, id), DK_EHTTP);
-    assert_int_equal(dk_error_status(x->ctx.error), 400);
+    assert_int_equal(dk_sse_accept(fx->sse, &x->x.ctx, &x->x.req, &x->x.res, many, 5, id), DK_EHTTP);
+    assert_int_equal(dk_error_status(x->x.ctx.error), 400);
     fake_free(x);
     assert_int_equal(dk_sse_count(fx->sse, NULL), 5);
     for (int i = 0; i < 5; i++)
@@ -286,7 +281,7 @@ static void test_last_event_id_stored(void **state)
     assert_true(dk_sse_broadcast(fx->sse, "news", "e", NULL, "k-1") >= 0);
     fake_req *f = fake_new(fx->app, "k-1");
     char id[DK_SSE_ID_LEN];
-    assert_int_equal(dk_sse_accept(fx->sse, &f->ctx, &f->req, &f->res, news, 1, id), 0);
+    assert_int_equal(dk_sse_accept(fx->sse, &f->x.ctx, &f->x.req, &f->x.res, news, 1, id), 0);
     json_t *c = NULL;
     assert_int_equal(dk_sse_get(fx->sse, id, &c), 0);
     assert_string_equal(json_string_value(json_object_get(c, "lastEventId")), "k-1");
@@ -510,19 +505,19 @@ static void test_identity_cap_and_close(void **state)
     for (int i = 0; i < 2; i++) {
         f[i] = fake_new(fx->app, NULL);
         ao.session = i == 0 ? "s1" : "s2";
-        assert_int_equal(dk_sse_accept_ex(fx->sse, &f[i]->ctx, &f[i]->req, &f[i]->res, ch, 1,
+        assert_int_equal(dk_sse_accept_ex(fx->sse, &f[i]->x.ctx, &f[i]->x.req, &f[i]->x.res, ch, 1,
                                           &ao, id),
                          0);
     }
     f[2] = fake_new(fx->app, NULL);
-    assert_int_equal(dk_sse_accept_ex(fx->sse, &f[2]->ctx, &f[2]->req, &f[2]->res, ch, 1, &ao,
+    assert_int_equal(dk_sse_accept_ex(fx->sse, &f[2]->x.ctx, &f[2]->x.req, &f[2]->x.res, ch, 1, &ao,
                                       id),
                      DK_EHTTP);
-    assert_int_equal(dk_error_status(f[2]->ctx.error), 429);
+    assert_int_equal(dk_error_status(f[2]->x.ctx.error), 429);
     /* Another identity is not affected. */
     dk_sse_accept_options other = {.identity = "user:2", .max_per_identity = 2};
     f[3] = fake_new(fx->app, NULL);
-    assert_int_equal(dk_sse_accept_ex(fx->sse, &f[3]->ctx, &f[3]->req, &f[3]->res, ch, 1,
+    assert_int_equal(dk_sse_accept_ex(fx->sse, &f[3]->x.ctx, &f[3]->x.req, &f[3]->x.res, ch, 1,
                                       &other, id),
                      0);
     assert_int_equal(dk_sse_count(fx->sse, "x"), 3);
