@@ -204,7 +204,7 @@ typedef struct dk_app_options {
     bool install_signals;      /* default true: SIGINT/SIGTERM start shutdown */
     /* Execution model (docs/architecture.md): handlers run on small stacks
      * on the HTTP threads; a call that waits is done elsewhere meanwhile. */
-    int db_pool;               /* database connections (--db-pool), default 8 */
+    int db_pool;               /* database connections and I/O threads (--db-pool), default 16 */
     int workers;               /* dk_blocking() worker threads (--workers), default 8 */
     int max_waiting;           /* handlers alive at once, all HTTP threads (--max-waiting);
                                   default 4096; beyond -> 503 SERVICE_UNAVAILABLE */

@@ -12,7 +12,7 @@ int dk_blocking(dk_ctx *ctx, int (*fn)(void *arg), void *arg)
 
 int dk__exec_start(dk_app *app, dk_err *err)
 {
-    int io = app->opts.db_pool > 0 ? app->opts.db_pool : 8;
+    int io = app->opts.db_pool > 0 ? app->opts.db_pool : 16;
     int work = app->opts.workers > 0 ? app->opts.workers : 8;
     /* The worker pool runs CPU-heavy work (hashing): at nice 10 it never
      * outranks the HTTP threads, so cheap requests stay fast beside it. */

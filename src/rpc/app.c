@@ -34,7 +34,7 @@ void dk_app_options_init(dk_app_options *o)
     o->log_level = DK_LOG_INFO;
     o->log_format = DK_LOG_PRETTY;
     o->install_signals = true;
-    o->db_pool = 8;
+    o->db_pool = 16;
     o->workers = 8;
     o->max_waiting = 4096;
     o->max_validation_issues = DK_SCHEMA_MAX_ISSUES;
