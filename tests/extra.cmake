@@ -36,6 +36,9 @@ set_tests_properties(bench.smoke PROPERTIES LABELS "bench;nosan" TIMEOUT 300)
 # Browser test of the board example (Debian chromium + playwright-core, tests/browser/run.sh).
 add_test(NAME browser.board COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/browser/run.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(browser.board PROPERTIES TIMEOUT 300 LABELS "browser;nosan")
+# Browser test of the operations page (issue 17; screenshots in <build>/browser-artifacts).
+add_test(NAME browser.admin COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/browser/admin.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(browser.admin PROPERTIES TIMEOUT 300 LABELS "browser;nosan")
 # Fuzzing (fuzz/run.sh): builds the libFuzzer targets with clang in its own
 # directory and runs each for FUZZ_SECONDS (20 s in CI; long form:
 # FUZZ_SECONDS=3600 fuzz/run.sh). Labels: fuzz;nosan.
