@@ -261,7 +261,7 @@ DK_API void dk_app_options_init(dk_app_options *o);
 /** Consumes the standard flags from argv (-h/--help and --version print to
  *  stdout and exit with status 0, see `help_returns`; --port N, --db URL, --redis URL,
  *  --threads N, --trust-proxy CIDR (repeatable, up to 16), --client-ip-header NAME,
- *  --routes-json,
+ *  --routes-json, --access-log on|off|FRACTION, --health-path PATH, --ready-path PATH,
  *  --host H, --log-level L, --log-format F, --tls-cert FILE, --tls-key FILE,
  *  --http2 (off by default); limits, see docs/security.md:
  *  --max-body BYTES, --max-header-bytes BYTES, --max-headers N (1..100),
