@@ -1,10 +1,13 @@
 /* donkey: application, routers, routes, request context, requests and responses.
  *
- * Threads: the HTTP server runs N event-loop threads (h2o evloop). Route
- * handlers and middleware run synchronously on the loop thread that received
- * the request ("loop thread"). Background work (cron, jobs, timers) runs on
- * the service side (a libuv loop thread and the jobs worker pool), never on
- * the HTTP threads. */
+ * Threads (docs/architecture.md has the whole map; the same three words are
+ * used in every header): an "HTTP thread" is one of the N h2o event loops;
+ * route handlers and middleware run on a fiber of the HTTP thread that
+ * received the request ("HTTP thread" below), and a call that waits moves its
+ * work to a "worker thread" meanwhile. Background work (cron timers, async
+ * event handlers, keep-alives) runs on the "service thread" (the libuv loop,
+ * loop.h); job bodies and blocking cron bodies run on worker threads. Never
+ * on the HTTP threads. */
 #ifndef DONKEY_APP_H
 #define DONKEY_APP_H
 
@@ -48,7 +51,7 @@ typedef struct dk_core {
     dk_ratelimit *ratelimit;
     dk_errors *errors;
     dk_db *db;
-    dk_loop *loop;        /* the service loop (timers, background work) */
+    dk_loop *loop;        /* the service thread's loop (timers, background work) */
     const json_t *config; /* application configuration object (never NULL) */
     dk_app *app;
 } dk_core;
@@ -72,18 +75,18 @@ enum {
  *  takes it and checks the output schema (a violation is answered 500 and
  *  logged). Return dk_fail(...) for an HTTP error; any other negative code is
  *  logged with the request id and answered 500 INTERNAL_SERVER_ERROR without
- *  detail. Loop thread. */
+ *  detail. HTTP thread. */
 typedef int (*dk_typed_fn)(dk_ctx *ctx, const json_t *input, json_t **output, void *user);
 
 /** Raw route handler: reads the request, fills the response (status, headers,
- *  body, or a stream). Errors as for dk_typed_fn. Loop thread. */
+ *  body, or a stream). Errors as for dk_typed_fn. HTTP thread. */
 typedef int (*dk_raw_fn)(dk_ctx *ctx, dk_request *req, dk_response *res, void *user);
 
 /** Middleware: may answer early (fill `res` and return 0 without calling
  *  dk_next_run(), or return dk_fail(...)), set context values, call
  *  dk_next_run(next) to run the rest of the chain, then change the response.
  *  `config` is the per-route configuration given at attachment (borrowed; JSON
- *  null when none). Loop thread. */
+ *  null when none). HTTP thread. */
 typedef int (*dk_middleware_fn)(dk_ctx *ctx, dk_request *req, dk_response *res,
                                 const json_t *config, dk_next *next, void *user);
 
@@ -98,12 +101,20 @@ typedef void (*dk_handler_fn)(void);
 
 /** Executor of a custom handler kind. Receives the request, the route (its
  *  schemas and extra configuration) and the user's handler (dk_route_handler()).
- *  Fills `res` or fails like a raw handler. Loop thread. */
+ *  Fills `res` or fails like a raw handler. HTTP thread. */
 typedef int (*dk_kind_fn)(dk_ctx *ctx, dk_request *req, dk_response *res,
                           const dk_route *route, void *user);
 
 /* ------------------------------------------------------------------ */
 /* Routers                                                             */
+
+/* User data of the HTTP layer. Every `(fn, user)` pair registered below
+ * (dk_route_typed/raw/custom, dk_app_add_middleware, dk_app_add_kind,
+ * dk_app_on_shutdown) keeps `user` borrowed: donkey never frees it, copies of
+ * a route (dk_router_mount, the route table) share it, and it must stay valid
+ * until dk_app_free() returns. Free it after dk_app_free(), or in a plugin's
+ * destroy hook (plugin.h), which runs after the last request. For a stream's
+ * `user` see dk_stream_on_close(). */
 
 /** New router with `prefix` ("" or NULL for none; copied). Caller frees with
  *  dk_router_free() unless it hands it to dk_app_use(). NULL if out of memory. */
@@ -180,7 +191,7 @@ DK_API int dk_route_run_typed(dk_ctx *ctx, dk_request *req, dk_response *res,
 typedef struct dk_app_options {
     const char *host;          /* bind address, default "127.0.0.1" */
     int port;                  /* default 3000; 0 picks a free port */
-    int threads;               /* HTTP loop threads; default 1 */
+    int threads;               /* HTTP threads; default 1 */
     const char *db_url;        /* default "sqlite::memory:" */
     const char *redis_url;     /* NULL: in-memory services */
     size_t max_body_bytes;     /* default 1 MiB -> 413 */
@@ -442,34 +453,45 @@ DK_API const char *dk_response_body(dk_response *res, size_t *len);
  *  handler returns, then bytes written with dk_stream_write() follow, until
  *  dk_stream_close() or the client hangs up. Returns a stream with one
  *  reference owned by the caller (release with dk_stream_unref()). NULL if out
- *  of memory. Loop thread. */
+ *  of memory. HTTP thread. */
 DK_API dk_stream *dk_response_stream(dk_response *res);
 
 /** Queues bytes (copied) for the client. Any thread. Returns 0, DK_ESTATE when
  *  the stream is closed, DK_ELIMIT when the queued bytes would exceed the
  *  stream's limit (the stream is then closed: slow reader). */
 DK_API int dk_stream_write(dk_stream *s, const void *data, size_t len);
-/** Queues a shared, refcounted buffer (no copy): see dk_buf. */
+/** A shared, immutable, reference-counted byte buffer: one copy of a frame
+ *  written to many streams (an SSE broadcast to N clients) without copying it
+ *  N times. Reference counts are atomic: any thread. */
 typedef struct dk_buf dk_buf;
+/** New buffer holding a copy of `len` bytes of `data`, with one reference
+ *  owned by the caller (release with dk_buf_unref()). NULL if out of memory. */
 DK_API dk_buf *dk_buf_new(const void *data, size_t len);
+/** Takes one more reference; returns `b`. */
 DK_API dk_buf *dk_buf_ref(dk_buf *b);
+/** Drops one reference; the last one frees the buffer. NULL is ignored. */
 DK_API void dk_buf_unref(dk_buf *b);
+/** The bytes (borrowed, valid while a reference is held; a NUL follows them)
+ *  and, when `len` is not NULL, their count. */
 DK_API const char *dk_buf_data(const dk_buf *b, size_t *len);
+/** Queues `b` for the client without copying. The stream takes its own
+ *  reference (the caller keeps its one). Returns as dk_stream_write(). Any thread. */
 DK_API int dk_stream_write_buf(dk_stream *s, dk_buf *b);
 /** Marks a stream as long-lived (an event stream that stays open for minutes
  *  or hours). On cleartext HTTP/1.1 the server then releases the request's
  *  memory once the head and the first bytes are sent and keeps only the
  *  socket (a few hundred bytes per stream instead of ~10 KiB); the connection
  *  closes when the stream ends instead of serving another request. Call
- *  before the handler returns. Loop thread. */
+ *  before the handler returns. HTTP thread. */
 DK_API void dk_stream_set_long_lived(dk_stream *s, bool yes);
 /** Limit of queued-but-unsent bytes (default 256 KiB). */
 DK_API void dk_stream_set_limit(dk_stream *s, size_t bytes);
 /** Ends the stream (after flushing queued bytes). Any thread; idempotent. */
 DK_API void dk_stream_close(dk_stream *s);
 DK_API bool dk_stream_closed(const dk_stream *s);
-/** `fn` runs once, on the loop thread, when the stream ends for any reason
- *  (close, hang-up, server shutdown). */
+/** `fn` runs once, on the stream's HTTP thread, when the stream ends for any
+ *  reason (close, hang-up, server shutdown). `user` is borrowed until then:
+ *  `fn` is its last use, so `fn` may free it. A later call replaces `fn`. */
 DK_API void dk_stream_on_close(dk_stream *s, void (*fn)(dk_stream *s, void *user), void *user);
 DK_API dk_stream *dk_stream_ref(dk_stream *s);
 DK_API void dk_stream_unref(dk_stream *s);

@@ -18,7 +18,8 @@
  * The scheduler arms one timer on the service loop (dk_loop) for the earliest
  * due task, fires each due occurrence exactly once, never runs a task while
  * its previous run is still going (the occurrence is skipped and logged), and
- * runs task bodies on libuv's worker pool, never on the loop or HTTP threads.
+ * runs task bodies on libuv's worker pool (worker threads), never on the
+ * service thread or the HTTP threads.
  * All scheduler functions: any thread, unless noted. No user callback runs
  * while the scheduler holds its lock. */
 #ifndef DONKEY_CRON_H
@@ -117,7 +118,7 @@ DK_API dk_cron *dk_cron_new_with_backend(const dk_cron_options *opts,
 
 /** Stops the scheduler, waits for every running task body (no time limit),
  *  runs each task's user_free and frees everything. NULL is ignored. Must not
- *  run on the loop thread or inside a task. */
+ *  run on the service thread or inside a task. */
 DK_API void dk_cron_free(dk_cron *cron);
 
 typedef struct dk_cron_task_options {
@@ -139,7 +140,7 @@ DK_API int dk_cron_schedule(dk_cron *cron, const char *name, const char *expr, d
                             char *out_id, dk_err *err);
 
 /** Removes a task. A running body finishes first (user_free then runs on the
- *  loop thread after it). Returns 0 or DK_ENOTFOUND. */
+ *  service thread after it). Returns 0 or DK_ENOTFOUND. */
 DK_API int dk_cron_unschedule(dk_cron *cron, const char *id);
 
 /** Stops scheduled runs of a task (nextRun becomes null). Returns 0 or DK_ENOTFOUND. */
@@ -150,7 +151,7 @@ DK_API int dk_cron_resume(dk_cron *cron, const char *id);
 
 /** Runs a task now on the worker pool (also when paused or the scheduler is
  *  stopped); sets lastRun, leaves nextRun. If `out_result` is not NULL, waits
- *  for the body and stores its return value (then not on the loop thread:
+ *  for the body and stores its return value (then not on the service thread:
  *  DK_ESTATE). Returns 0, DK_ENOTFOUND, DK_EBUSY (the task is running) or
  *  DK_ESTATE. */
 DK_API int dk_cron_trigger(dk_cron *cron, const char *id, int *out_result);
@@ -172,7 +173,7 @@ DK_API int dk_cron_start(dk_cron *cron);
 
 /** Stops firing (idempotent, safe without start) and waits up to `timeout_ms`
  *  for running task bodies. Returns 0, or DK_EBUSY if some are still running
- *  at the deadline (they finish on their own). Not on the loop thread. */
+ *  at the deadline (they finish on their own). Not on the service thread. */
 DK_API int dk_cron_stop(dk_cron *cron, uint64_t timeout_ms);
 
 #ifdef __cplusplus

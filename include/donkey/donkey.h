@@ -20,7 +20,5 @@
 #include "admin.h"
 #include "plugin.h"
 #include "harness.h"
-#include "plugin.h"
-#include "harness.h"
 
 #endif

@@ -77,7 +77,7 @@ DK_API void dk_events_free(dk_events *ev);
 /** Emits `event` (copied) with `data` (borrowed; NULL means JSON null).
  *  Records {event, copy of data, wall-clock time} in the history (even when
  *  nobody listens), calls the back end's publish, queues asynchronous
- *  handlers on the loop, then runs the synchronous handlers on this thread
+ *  handlers on the service thread, then runs the synchronous handlers on this thread
  *  and returns when they have all returned. Returns the number of synchronous
  *  handlers run (failed ones included), or DK_EINVAL (NULL or empty name),
  *  DK_ENOMEM or DK_ESTATE (bus being freed). */
@@ -104,7 +104,7 @@ DK_API int64_t dk_events_on(dk_events *ev, const char *pattern, dk_event_fn fn, 
 DK_API int64_t dk_events_once(dk_events *ev, const char *pattern, dk_event_fn fn, void *user,
                               dk_free_fn user_free);
 
-/** As dk_events_on() but `fn` runs later on the loop of the options, with its
+/** As dk_events_on() but `fn` runs later on the service thread (the loop of the options), with its
  *  own copy of the data; dk_events_emit() does not wait for it. A delivery
  *  still queued when the subscription is removed is skipped. Returns
  *  DK_ESTATE (user_free run) when the bus has no loop. */

@@ -1,5 +1,6 @@
-/* donkey: the service loop, a libuv loop on its own thread where timers, cron
- * and other background work live (never on the HTTP threads). */
+/* donkey: the service loop, a libuv loop on its own thread (the "service
+ * thread", dk-service) where timers, cron and other background work live
+ * (never on the HTTP threads). "Service thread" below is that thread. */
 #ifndef DONKEY_LOOP_H
 #define DONKEY_LOOP_H
 
@@ -18,21 +19,21 @@ typedef struct dk_loop dk_loop;
 /** Creates the loop and starts its thread. NULL on failure. Caller frees with dk_loop_free(). */
 DK_API dk_loop *dk_loop_new(void);
 
-/** Stops the loop thread (pending posted calls run first) and frees it. NULL ignored. */
+/** Stops the service thread (pending posted calls run first) and frees it. NULL ignored. */
 DK_API void dk_loop_free(dk_loop *loop);
 
-/** Runs `fn(arg)` on the loop thread soon. Any thread. Returns 0, DK_ENOMEM or
+/** Runs `fn(arg)` on the service thread soon. Any thread. Returns 0, DK_ENOMEM or
  *  DK_ESTATE (loop stopping: fn will not run). */
 DK_API int dk_loop_post(dk_loop *loop, void (*fn)(void *arg), void *arg);
 
-/** Calls `fn(arg)` on the loop thread and waits for it to return. Any thread
- *  except the loop thread itself (there it simply calls fn). */
+/** Calls `fn(arg)` on the service thread and waits for it to return. Any thread
+ *  except the service thread itself (there it simply calls fn). */
 DK_API int dk_loop_call(dk_loop *loop, void (*fn)(void *arg), void *arg);
 
-/** The libuv loop. Use only on the loop thread (e.g. inside a posted call). */
+/** The libuv loop. Use only on the service thread (e.g. inside a posted call). */
 DK_API struct uv_loop_s *dk_loop_uv(dk_loop *loop);
 
-/** Whether the caller runs on the loop thread. */
+/** Whether the caller runs on the service thread. */
 DK_API bool dk_loop_on_thread(const dk_loop *loop);
 
 #ifdef __cplusplus

@@ -21,7 +21,7 @@
  *
  * Threads: the constructor, init, teardown and destructor run on the thread
  * calling dk_app_start()/dk_app_wait(). Middleware and kind executors run on
- * HTTP loop threads, so a service used from them must be thread-safe. */
+ * HTTP threads, so a service used from them must be thread-safe. */
 #ifndef DONKEY_PLUGIN_H
 #define DONKEY_PLUGIN_H
 

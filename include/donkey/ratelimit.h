@@ -156,7 +156,7 @@ DK_API int dk_ratelimit_key(const char *scope, const char *who, char *buf, size_
  *  governs; a blocked call gets Retry-After too and 429 TOO_MANY_REQUESTS with
  *  details {"retryAfter": s, "limit": n}. A bad config is an internal error
  *  (500, logged). A backend failure lets the call through and logs a warning.
- *  Loop thread. */
+ *  HTTP thread. */
 DK_API int dk_ratelimit_middleware(dk_ctx *ctx, dk_request *req, dk_response *res,
                                    const json_t *config, dk_next *next, void *user);
 

@@ -119,7 +119,7 @@ DK_API void dk_sse_shutdown(dk_sse *sse);
  *  into `out_id` (may be NULL). Returns 0; dk_fail() results (return them from
  *  the handler): 400 for an empty or too long channel name or too many
  *  channels, 503 SERVICE_UNAVAILABLE beyond max_clients or
- *  max_clients_per_channel; or DK_ENOMEM. Loop thread (inside a raw route). */
+ *  max_clients_per_channel; or DK_ENOMEM. HTTP thread (inside a raw route). */
 DK_API int dk_sse_accept(dk_sse *sse, dk_ctx *ctx, dk_request *req, dk_response *res,
                          const char *const *channels, size_t n, char out_id[DK_SSE_ID_LEN]);
 
@@ -134,7 +134,7 @@ typedef struct dk_sse_accept_options {
 /** dk_sse_accept() with an identity and a session. When the identity already
  *  has `max_per_identity` open streams, the new one is refused with 429
  *  TOO_MANY_REQUESTS (details {"limit": n}); the open ones are not touched.
- *  `ao` may be NULL. Loop thread (inside a raw route). */
+ *  `ao` may be NULL. HTTP thread (inside a raw route). */
 DK_API int dk_sse_accept_ex(dk_sse *sse, dk_ctx *ctx, dk_request *req, dk_response *res,
                             const char *const *channels, size_t n,
                             const dk_sse_accept_options *ao, char out_id[DK_SSE_ID_LEN]);

@@ -42,7 +42,7 @@ int dk__redis_new(const char *url, const char *instance_id, dk_loop *loop, dk_lo
  *  Idempotent. Any thread but the loop's. */
 void dk__redis_stop_readers(dk__redis *r);
 
-/** Stops the readers and frees the client. Not on the loop thread; NULL ignored. */
+/** Stops the readers and frees the client. Not on the service thread; NULL ignored. */
 void dk__redis_free(dk__redis *r);
 
 /** This process's id (borrowed). */
@@ -101,7 +101,7 @@ int dk__redis_eval(dk__redis *r, const dk__redis_script *s, int nkeys, int argc,
 
 typedef struct dk__redis_reader dk__redis_reader;
 
-/** Called on the loop thread each time the reader's connection is ready;
+/** Called on the service thread each time the reader's connection is ready;
  *  issue commands on `ac` with privdata = the reader. */
 typedef void (*dk__redis_ready_fn)(dk__redis_reader *rd, redisAsyncContext *ac, void *user);
 
@@ -116,13 +116,13 @@ dk__redis_reader *dk__redis_reader_start(dk__redis *r, const char *name, dk__red
 void *dk__redis_reader_user(dk__redis_reader *rd);
 
 /** Arms a watchdog: without dk__redis_reader_alive() within `ms`, the
- *  connection is considered dead and reconnected. 0 disarms. Loop thread. */
+ *  connection is considered dead and reconnected. 0 disarms. Service thread. */
 void dk__redis_reader_expect(dk__redis_reader *rd, uint64_t ms);
 
 /** Whether the reader is stopping (callbacks must not issue commands). */
 bool dk__redis_reader_stopping(const dk__redis_reader *rd);
 
-/** Reports an I/O-level problem seen in a reply; logs and reconnects. Loop thread. */
+/** Reports an I/O-level problem seen in a reply; logs and reconnects. Service thread. */
 void dk__redis_reader_fail(dk__redis_reader *rd, const char *why);
 
 dk__redis *dk__redis_reader_client(dk__redis_reader *rd);

@@ -4,6 +4,7 @@
 #include "../internal.h"
 #include "../util/offload.h"
 #include "../obs/metrics.h"
+#include "donkey/trace.h"
 
 #include <ctype.h>
 #include <stdarg.h>
