@@ -330,6 +330,8 @@ bool dk__probe(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res);
 /* Answers GET <admin path> when the operations page is installed; true when
  * `req` was it (src/plugin/admin.c). */
 bool dk__admin_page(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res);
+/* Frees the page's state when its plugin never ran (dk_app_free). */
+void dk__admin_free(dk_app *app);
 /* Plugin manager (src/plugin/plugin.c). */
 int dk__plugins_prepare(dk_app *app, dk_err *err); /* validate deps/order; register errors,
                                                       middleware, kinds (no db) */

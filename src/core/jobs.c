@@ -1553,6 +1553,22 @@ int dk_jobs_purge(dk_jobs *jobs, uint64_t older_than_ms, int64_t *out_deleted)
 /* ------------------------------------------------------------------ */
 /* Statistics (src/obs/stats.h)                                        */
 
+typedef struct depth_call {
+    dk_jobs *jobs;
+    json_t *rows;
+} depth_call;
+
+static int depth_run(void *arg)
+{
+    depth_call *c = arg;
+    int rc = ensure_schema(c->jobs, NULL);
+    if (rc == 0)
+        rc = dk_db_query(db_of(c->jobs),
+                         "SELECT status, COUNT(*) AS n FROM donkey_jobs GROUP BY status", NULL,
+                         &c->rows);
+    return rc;
+}
+
 json_t *dk__jobs_stats(dk_jobs *jobs, bool depth)
 {
     json_t *out = json_object(), *names = json_array(), *d = json_object();
@@ -1576,11 +1592,13 @@ json_t *dk__jobs_stats(dk_jobs *jobs, bool depth)
     pthread_mutex_unlock(&jobs->lock);
     for (size_t i = 0; i < sizeof(STATUSES) / sizeof(STATUSES[0]); i++)
         json_object_set_new(d, STATUSES[i], json_integer(0));
-    if (depth && db_of(jobs) != NULL && ensure_schema(jobs, NULL) == 0) {
-        json_t *rows = NULL;
-        if (dk_db_query(db_of(jobs),
-                        "SELECT status, COUNT(*) AS n FROM donkey_jobs GROUP BY status", NULL,
-                        &rows) == 0) {
+    if (depth && db_of(jobs) != NULL) {
+        /* On the I/O pool from a request's fiber, as the public calls: the
+         * schema lock must not be held by a suspended fiber. */
+        depth_call dc = {jobs, NULL};
+        int qrc = dk__offload(DK__POOL_IO, depth_run, &dc);
+        json_t *rows = dc.rows;
+        if (qrc == 0) {
             size_t i;
             json_t *row;
             json_array_foreach(rows, i, row) {

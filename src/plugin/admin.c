@@ -628,6 +628,13 @@ static void admin_destroy(dk_plugin_ctx *p, void *service)
     free(a);
 }
 
+void dk__admin_free(dk_app *app)
+{
+    /* Installed but never started (--routes-json, a failed start). */
+    if (app->admin != NULL)
+        admin_destroy(NULL, app->admin);
+}
+
 static const dk_plugin admin_plugin = {
     .name = "donkey.admin",
     .version = "1",

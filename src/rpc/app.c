@@ -685,6 +685,7 @@ void dk_app_free(dk_app *app)
         signal_app = NULL;
     }
     dk__lifecycle_free(app); /* stops what still runs, frees every service */
+    dk__admin_free(app);
     dk__metrics_free(app);
     dk__routes_free(app);
     for (size_t i = 0; i < app->nrouters; i++)
