@@ -211,7 +211,7 @@ void dk__exchange_finish(dk__exchange *x);
 void dk__dispatch(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res);
 
 /* The request log line (opts.access_log): call once per request when its
- * status is final (src/rpc/probes.c). */
+ * status is final (src/http/access_log.c). */
 void dk__access_log(dk_ctx *ctx);
 
 /* Renders rc (< 0) from a chain step into res, clearing ctx->error. */
@@ -222,6 +222,24 @@ typedef struct dk__hook {
     void (*fn)(dk_app *app, void *user);
     void *user;
 } dk__hook;
+
+/* Hooks through which a lower layer reaches a higher one: the app layer
+ * (src/rpc/app.c, dk_app_new) fills them, the lower layer calls them. So the
+ * HTTP server does not call the RPC dispatcher, nor the dispatcher the
+ * built-in endpoints of the app (scripts/check-layers.sh). */
+typedef struct dk__wiring {
+    /* HTTP server -> RPC: runs one request (dk__dispatch). */
+    void (*dispatch)(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res);
+    /* HTTP server -> app: answers the health probes and redirects while the
+     * server is shutting down; true when it answered (dk__probe). */
+    bool (*probe)(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res);
+    /* RPC dispatcher -> app: built-in endpoints (redirects, probes, metrics,
+     * admin page) for a path no route matches; true when one answered. */
+    bool (*builtin)(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res);
+    /* Route table -> web: a middleware's configuration checked at start-up;
+     * NULL when fine, else why not (dk__cors_config_error). */
+    const char *(*mw_config_error)(dk_middleware_fn fn, const json_t *config);
+} dk__wiring;
 
 typedef struct dk__server dk__server;     /* src/http/server.c */
 typedef struct dk__plugins dk__plugins;   /* src/plugin/internal.h */
@@ -241,6 +259,7 @@ struct dk_app {
     size_t nmws, mwcap;
     dk__kind_impl *kinds;
     size_t nkinds, kcap;
+    dk__wiring wire;  /* set by dk_app_new() */
     dk__hook *hooks;
     size_t nhooks, hcap;
     dk__route_table table;

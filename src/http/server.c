@@ -902,7 +902,8 @@ static void task_finish(task *t)
 static void task_main(void *arg)
 {
     task *t = arg;
-    dk__dispatch(t->w->srv->app, &t->x.ctx, &t->x.req, &t->x.res);
+    dk_app *app = t->w->srv->app;
+    app->wire.dispatch(app, &t->x.ctx, &t->x.req, &t->x.res);
 }
 
 /* Runs (or continues) the task's fiber; answers when the handler is done. */
@@ -1116,7 +1117,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *hreq)
                                         "Request header fields too large", NULL));
         dk__render_failure(ctx, res, DK_EHTTP);
         hreq->http1_is_persistent = 0;
-    } else if (atomic_load(&w->stop_accepting) && !dk__probe(app, ctx, req, res)) {
+    } else if (atomic_load(&w->stop_accepting) && !app->wire.probe(app, ctx, req, res)) {
         dk_fail(ctx, 503, "Server is shutting down");
         dk__render_failure(ctx, res, DK_EHTTP);
         dk_response_set_header(res, "Connection", "close");

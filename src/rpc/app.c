@@ -576,6 +576,14 @@ static int add_redact(dk_app *app, const char *list)
     return rc;
 }
 
+/* Built-in endpoints for a path no route matches: redirects and probes,
+ * Prometheus metrics, the admin page. */
+static bool builtin_endpoint(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res)
+{
+    return dk__probe(app, ctx, req, res) || dk__metrics_serve(app, ctx, req, res) ||
+           dk__admin_page(app, ctx, req, res);
+}
+
 dk_app *dk_app_new(const dk_app_options *opts)
 {
     dk_app *app = calloc(1, sizeof(*app));
@@ -663,6 +671,11 @@ dk_app *dk_app_new(const dk_app_options *opts)
         dk_app_free(app);
         return NULL;
     }
+    /* The hooks through which lower layers reach this one (internal.h). */
+    app->wire = (dk__wiring){.dispatch = dk__dispatch,
+                             .probe = dk__probe,
+                             .builtin = builtin_endpoint,
+                             .mw_config_error = dk__cors_config_error};
     dk_err err = {0};
     if (dk__lifecycle_create(app, &err) < 0) {
         /* NULL says "out of memory" to the caller; the log says what failed. */
@@ -736,66 +749,6 @@ int dk_app_use(dk_app *app, dk_router *r)
     app->routers = v;
     app->routers[app->nrouters++] = r;
     return 0;
-}
-
-int dk_app_add_middleware(dk_app *app, const char *name, dk_middleware_fn fn, void *user)
-{
-    if (name == NULL || fn == NULL)
-        return DK_EINVAL;
-    if (dk__app_find_mw(app, name) != NULL)
-        return DK_EEXIST;
-    if (app->nmws == app->mwcap) {
-        size_t cap = app->mwcap ? app->mwcap * 2 : 8;
-        dk__mw_impl *v = realloc(app->mws, cap * sizeof(*v));
-        if (v == NULL)
-            return DK_ENOMEM;
-        app->mws = v;
-        app->mwcap = cap;
-    }
-    app->mws[app->nmws] = (dk__mw_impl){.name = strdup(name), .fn = fn, .user = user};
-    if (app->mws[app->nmws].name == NULL)
-        return DK_ENOMEM;
-    app->nmws++;
-    return 0;
-}
-
-int dk_app_add_kind(dk_app *app, const char *name, dk_kind_fn fn, void *user)
-{
-    if (name == NULL || fn == NULL || strcmp(name, "typed") == 0 || strcmp(name, "raw") == 0)
-        return DK_EINVAL;
-    if (dk__app_find_kind(app, name) != NULL)
-        return DK_EEXIST;
-    if (app->nkinds == app->kcap) {
-        size_t cap = app->kcap ? app->kcap * 2 : 4;
-        dk__kind_impl *v = realloc(app->kinds, cap * sizeof(*v));
-        if (v == NULL)
-            return DK_ENOMEM;
-        app->kinds = v;
-        app->kcap = cap;
-    }
-    app->kinds[app->nkinds] = (dk__kind_impl){.name = strdup(name), .fn = fn, .user = user};
-    if (app->kinds[app->nkinds].name == NULL)
-        return DK_ENOMEM;
-    app->nkinds++;
-    return 0;
-}
-
-const dk__mw_impl *dk__app_find_mw(const dk_app *app, const char *name)
-{
-    /* Pointers into app->mws are taken at start-up, after every plugin
-     * registered its middleware, so the array no longer moves. */
-    for (size_t i = 0; i < app->nmws; i++)
-        if (strcmp(app->mws[i].name, name) == 0)
-            return &app->mws[i];
-    return NULL;
-}
-
-const dk__kind_impl *dk__app_find_kind(const dk_app *app, const char *name)
-{
-    for (size_t i = 0; i < app->nkinds; i++)
-        if (strcmp(app->kinds[i].name, name) == 0)
-            return &app->kinds[i];
-    return NULL;
 }
 
 int dk_app_on_shutdown(dk_app *app, void (*fn)(dk_app *app, void *user), void *user)

@@ -997,8 +997,7 @@ void dk__dispatch(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res)
     if (*path == '/')
         path++;
     const dk_route *r = dk__route_table_get(&app->table, path, strlen(path));
-    if (r == NULL && (dk__probe(app, ctx, req, res) || dk__metrics_serve(app, ctx, req, res) ||
-                      dk__admin_page(app, ctx, req, res))) {
+    if (r == NULL && app->wire.builtin != NULL && app->wire.builtin(app, ctx, req, res)) {
         /* answered: /healthz, /readyz (src/rpc/probes.c), /metrics (src/obs/metrics.c),
          * /_donkey (src/plugin/admin.c) */
     } else if (r == NULL) {

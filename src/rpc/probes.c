@@ -62,39 +62,3 @@ bool dk__probe(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res)
                                         "checks", checks));
     return true;
 }
-
-/* ---- the request log ---- */
-
-void dk__access_log(dk_ctx *ctx)
-{
-    dk_app *app = ctx->app;
-    double rate = app->access_rate;
-    int status = ctx->res->status;
-    if (rate <= 0 || !dk_logger_enabled(app->core.logger, DK_LOG_INFO))
-        return;
-    /* Probes are polled every few seconds by load balancers: not logged. */
-    const dk_app_options *o = &app->opts;
-    if (ctx->route == NULL && (is_path(o->health_path, ctx->req->path) ||
-                               is_path(o->ready_path, ctx->req->path)))
-        return;
-    if (rate < 1 && status < 500) {
-        /* Deterministic sampling: request n is logged when n * rate crosses
-         * an integer, so 0.1 logs every 10th. */
-        uint64_t n = atomic_fetch_add(&app->access_seq, 1) + 1;
-        if ((uint64_t)((double)n * rate) == (uint64_t)((double)(n - 1) * rate))
-            return;
-    }
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    long long us = (long long)(t1.tv_sec - ctx->t0.tv_sec) * 1000000 +
-                   (t1.tv_nsec - ctx->t0.tv_nsec) / 1000;
-    /* The message is for people reading a console; the fields for machines. */
-    char msg[320];
-    snprintf(msg, sizeof(msg), "%s %.200s %d %lld.%03lldms", ctx->req->method, ctx->req->path,
-             status, us / 1000, us % 1000);
-    json_t *d = json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:s, s:s}", "method", ctx->req->method,
-                          "path", ctx->req->path, "route", dk_ctx_route(ctx), "status", status,
-                          "durationUs", (json_int_t)us, "requestId", ctx->request_id,
-                          "trace_id", ctx->trace.trace_id, "span_id", ctx->trace.span_id);
-    dk_log(app->core.logger, DK_LOG_INFO, msg, d);
-}

@@ -574,7 +574,10 @@ int dk__routes_build(dk_app *app, dk_err *err)
                                 r->name, r->mw.items[m].name);
                 break;
             }
-            const char *why = dk__cors_config_error(r->mw_impl[m]->fn, r->mw.items[m].config);
+            const char *why = app->wire.mw_config_error != NULL
+                                  ? app->wire.mw_config_error(r->mw_impl[m]->fn,
+                                                              r->mw.items[m].config)
+                                  : NULL;
             if (why != NULL) {
                 rc = dk_err_set(err, DK_EINVAL, "route '%s': middleware '%s': %s", r->name,
                                 r->mw.items[m].name, why);
@@ -636,4 +639,66 @@ json_t *dk__route_json(const dk_route *r)
     if (r->doc != NULL)
         json_object_update(o, r->doc); /* summary, description, sse */
     return o;
+}
+
+/* ---- the registry of middleware and handler kinds ---- */
+
+int dk_app_add_middleware(dk_app *app, const char *name, dk_middleware_fn fn, void *user)
+{
+    if (name == NULL || fn == NULL)
+        return DK_EINVAL;
+    if (dk__app_find_mw(app, name) != NULL)
+        return DK_EEXIST;
+    if (app->nmws == app->mwcap) {
+        size_t cap = app->mwcap ? app->mwcap * 2 : 8;
+        dk__mw_impl *v = dk__realloc(app->mws, cap * sizeof(*v));
+        if (v == NULL)
+            return DK_ENOMEM;
+        app->mws = v;
+        app->mwcap = cap;
+    }
+    app->mws[app->nmws] = (dk__mw_impl){.name = dk__strdup(name), .fn = fn, .user = user};
+    if (app->mws[app->nmws].name == NULL)
+        return DK_ENOMEM;
+    app->nmws++;
+    return 0;
+}
+
+int dk_app_add_kind(dk_app *app, const char *name, dk_kind_fn fn, void *user)
+{
+    if (name == NULL || fn == NULL || strcmp(name, "typed") == 0 || strcmp(name, "raw") == 0)
+        return DK_EINVAL;
+    if (dk__app_find_kind(app, name) != NULL)
+        return DK_EEXIST;
+    if (app->nkinds == app->kcap) {
+        size_t cap = app->kcap ? app->kcap * 2 : 4;
+        dk__kind_impl *v = dk__realloc(app->kinds, cap * sizeof(*v));
+        if (v == NULL)
+            return DK_ENOMEM;
+        app->kinds = v;
+        app->kcap = cap;
+    }
+    app->kinds[app->nkinds] = (dk__kind_impl){.name = dk__strdup(name), .fn = fn, .user = user};
+    if (app->kinds[app->nkinds].name == NULL)
+        return DK_ENOMEM;
+    app->nkinds++;
+    return 0;
+}
+
+const dk__mw_impl *dk__app_find_mw(const dk_app *app, const char *name)
+{
+    /* Pointers into app->mws are taken at start-up, after every plugin
+     * registered its middleware, so the array no longer moves. */
+    for (size_t i = 0; i < app->nmws; i++)
+        if (strcmp(app->mws[i].name, name) == 0)
+            return &app->mws[i];
+    return NULL;
+}
+
+const dk__kind_impl *dk__app_find_kind(const dk_app *app, const char *name)
+{
+    for (size_t i = 0; i < app->nkinds; i++)
+        if (strcmp(app->kinds[i].name, name) == 0)
+            return &app->kinds[i];
+    return NULL;
 }
