@@ -32,7 +32,14 @@ void dk__metrics_bytes_out(size_t n);
 /* A rate-limiting middleware let the request through or refused it. */
 void dk__metrics_ratelimit(const dk_ctx *ctx, bool allowed);
 
-/* Answers GET <metrics path> when metrics are on; true when `req` was it. */
+/* The request metrics' part of the exposition (metrics.c); `l` is scratch
+ * space for labels. 0 or DK_ENOMEM. */
+int dk__metrics_render_http(dk_app *app, dk__buf *b, dk__buf *l);
+/* `key="value"` (escaped) into `l`, replacing its content. 0 or DK_ENOMEM. */
+int dk__metrics_label(dk__buf *l, const char *key, const char *value);
+
+/* Answers GET <metrics path> when metrics are on; true when `req` was it
+ * (metrics_page.c, as the rest below). */
 bool dk__metrics_serve(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res);
 /* The whole exposition text. 0 or DK_ENOMEM. */
 int dk__metrics_render(dk_app *app, dk__buf *out);
