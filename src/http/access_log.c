@@ -1,6 +1,7 @@
 /* The request log line (opts.access_log): one INFO entry per request when
  * its status is final, sampled deterministically; probes are not logged. */
 #include "../internal.h"
+#include "donkey/trace.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +41,6 @@ void dk__access_log(dk_ctx *ctx)
     json_t *d = json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:s, s:s}", "method", ctx->req->method,
                           "path", ctx->req->path, "route", dk_ctx_route(ctx), "status", status,
                           "durationUs", (json_int_t)us, "requestId", ctx->request_id,
-                          "trace_id", ctx->trace.trace_id, "span_id", ctx->trace.span_id);
+                          "trace_id", dk_ctx_trace_id(ctx), "span_id", dk_ctx_span_id(ctx));
     dk_log(app->core.logger, DK_LOG_INFO, msg, d);
 }

@@ -84,7 +84,7 @@ static void ctx_init(dk_ctx *ctx, dk_app *app, dk_request *req, dk_response *res
         else if (strcmp(n + 5, "state") == 0)
             ts = req->headers[i].value;
     }
-    dk__trace_begin(&ctx->trace, tp, ts);
+    dk__trace_defer(&ctx->trace, tp, ts); /* ids made on first use */
 }
 
 static void ctx_finish(dk_ctx *ctx)
@@ -133,10 +133,13 @@ void dk__exchange_finish(dk__exchange *x)
 
 const char *dk_ctx_request_id(const dk_ctx *ctx) { return ctx->request_id; }
 const char *dk_ctx_ip(const dk_ctx *ctx) { return ctx->ip; }
-const char *dk_ctx_trace_id(const dk_ctx *ctx) { return ctx->trace.trace_id; }
-const char *dk_ctx_span_id(const dk_ctx *ctx) { return ctx->trace.span_id; }
-const char *dk_ctx_parent_span_id(const dk_ctx *ctx) { return ctx->trace.parent_id; }
-const char *dk_ctx_tracestate(const dk_ctx *ctx) { return ctx->trace.state; }
+const char *dk_ctx_trace_id(const dk_ctx *ctx) { return dk__trace_get(&ctx->trace)->trace_id; }
+const char *dk_ctx_span_id(const dk_ctx *ctx) { return dk__trace_get(&ctx->trace)->span_id; }
+const char *dk_ctx_parent_span_id(const dk_ctx *ctx)
+{
+    return dk__trace_get(&ctx->trace)->parent_id;
+}
+const char *dk_ctx_tracestate(const dk_ctx *ctx) { return dk__trace_get(&ctx->trace)->state; }
 
 const char *dk_ctx_traceparent(const dk_ctx *ctx)
 {
@@ -164,8 +167,8 @@ dk_logger *dk_ctx_log(dk_ctx *ctx)
 {
     if (ctx->log == NULL) {
         json_t *c = json_pack("{s:s, s:s, s:s, s:s}", "requestId", ctx->request_id, "route",
-                              dk_ctx_route(ctx), "trace_id", ctx->trace.trace_id, "span_id",
-                              ctx->trace.span_id);
+                              dk_ctx_route(ctx), "trace_id", dk_ctx_trace_id(ctx), "span_id",
+                              dk_ctx_span_id(ctx));
         ctx->log = dk_logger_child(ctx->app->core.logger, c);
         json_decref(c);
         if (ctx->log == NULL)

@@ -342,7 +342,7 @@ int dk_fetch(dk_ctx *ctx, const char *url, const dk_fetch_options *o, dk_fetch_r
         snprintf(res->error, sizeof(res->error), "no URL");
         return DK_EINVAL;
     }
-    const dk__trace *trace = ctx != NULL ? &ctx->trace : dk__trace_current();
+    const dk__trace *trace = ctx != NULL ? dk__trace_get(&ctx->trace) : dk__trace_current();
     int rc = setup(&x, url, o, res, trace);
     if (rc < 0) {
         x.code = CURLE_OUT_OF_MEMORY;

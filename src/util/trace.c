@@ -9,7 +9,7 @@ static _Thread_local const dk__trace *tl_trace;
 
 const dk__trace *dk__trace_current(void)
 {
-    return tl_trace;
+    return tl_trace != NULL ? dk__trace_get(tl_trace) : NULL;
 }
 
 const dk__trace *dk__trace_enter(const dk__trace *t)
@@ -86,8 +86,25 @@ void dk__trace_new_span(char out[17])
     random_hex(out, 16);
 }
 
+void dk__trace_defer(dk__trace *t, const char *traceparent, const char *state)
+{
+    t->ready = false;
+    t->pending_parent = traceparent;
+    t->pending_state = state;
+}
+
+const dk__trace *dk__trace_get(const dk__trace *t)
+{
+    if (!t->ready) {
+        dk__trace *m = (dk__trace *)t;
+        dk__trace_begin(m, m->pending_parent, m->pending_state);
+    }
+    return t;
+}
+
 void dk__trace_begin(dk__trace *t, const char *traceparent, const char *state)
 {
+    t->ready = true;
     if (traceparent != NULL &&
         dk__traceparent_parse(traceparent, t->trace_id, t->parent_id, &t->flags)) {
         t->state = state != NULL && *state != '\0' ? state : NULL;
@@ -105,6 +122,7 @@ void dk__trace_child(dk__trace *t, const char *trace_id)
     bool zero = true;
     if (trace_id != NULL && strlen(trace_id) == 32 && lower_hex(trace_id, 32, &zero) && !zero) {
         memcpy(t->trace_id, trace_id, 33);
+        t->ready = true;
         t->parent_id[0] = '\0';
         t->flags = 1;
         t->state = NULL;
@@ -116,5 +134,6 @@ void dk__trace_child(dk__trace *t, const char *trace_id)
 
 void dk__trace_format(const dk__trace *t, const char *span_id, char out[56])
 {
+    t = dk__trace_get(t);
     snprintf(out, 56, "00-%s-%s-%02x", t->trace_id, span_id ? span_id : t->span_id, t->flags);
 }

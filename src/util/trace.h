@@ -20,6 +20,11 @@ typedef struct dk__trace {
     char parent_id[17]; /* the caller's span, "" when the trace started here */
     uint8_t flags;      /* trace-flags (bit 0: sampled) */
     const char *state;  /* tracestate as received (borrowed), NULL when none */
+    /* Lazily started (dk__trace_defer): the ids above are filled by the
+     * first dk__trace_get(), so a request that never logs, fetches or
+     * enqueues pays for no random ids. */
+    bool ready;
+    const char *pending_parent, *pending_state; /* borrowed until then */
 } dk__trace;
 
 /* Parses a traceparent value "00-<32 hex>-<16 hex>-<2 hex>" (version 00,
@@ -33,6 +38,15 @@ bool dk__traceparent_parse(const char *s, char trace_id[33], char parent_id[17],
  * (borrowed) when the traceparent was valid. */
 void dk__trace_begin(dk__trace *t, const char *traceparent, const char *state);
 
+/* As dk__trace_begin(), deferred until the first dk__trace_get(): the
+ * strings must stay valid until then (the request's headers). */
+void dk__trace_defer(dk__trace *t, const char *traceparent, const char *state);
+
+/* The trace with its ids filled in (starting it now when deferred). Only the
+ * thread working for the trace's owner calls it (as with the rest of a
+ * request's state). */
+const dk__trace *dk__trace_get(const dk__trace *t);
+
 /* Continues trace `trace_id` (may be NULL/invalid: new trace) with a new span. */
 void dk__trace_child(dk__trace *t, const char *trace_id);
 
@@ -42,7 +56,7 @@ void dk__trace_format(const dk__trace *t, const char *span_id, char out[56]);
 /* A new random span id (16 hex, not all zeros). */
 void dk__trace_new_span(char out[17]);
 
-/* The trace current on this thread (borrowed), or NULL. */
+/* The trace current on this thread (borrowed, ids filled in), or NULL. */
 const dk__trace *dk__trace_current(void);
 /* Sets (NULL: clears) the current trace of this thread; returns the previous. */
 const dk__trace *dk__trace_enter(const dk__trace *t);
