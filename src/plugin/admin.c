@@ -3,6 +3,7 @@
 #include "donkey/admin.h"
 #include "donkey/cache.h"
 #include "donkey/cron.h"
+#include "donkey/events.h"
 #include "donkey/jobs.h"
 #include "donkey/loop.h"
 #include "donkey/plugin.h"
@@ -461,10 +462,34 @@ static int r_jobs_get(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
     if (a->app->core.jobs == NULL)
         return dk_fail(ctx, 404, "No jobs service");
     json_t *job = NULL;
-    int rc = dk_jobs_get(a->app->core.jobs, json_integer_value(json_object_get(in, "id")), &job);
+    json_int_t id = json_integer_value(json_object_get(in, "id"));
+    int rc = dk_jobs_get(a->app->core.jobs, id, &job);
     if (rc < 0)
         return jobs_rc(ctx, rc);
-    *out = json_pack("{s:o}", "job", job);
+    /* Its history: the job.completed / job.failed events still in the
+     * events service's history (one per finished attempt). */
+    json_t *history = json_array(), *all = NULL;
+    if (a->app->core.events != NULL &&
+        dk_events_history(a->app->core.events, "job.*", DK_EVENTS_LIMIT_DEFAULT, &all) == 0) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(all, i, e) {
+            const char *name = json_string_value(json_object_get(e, "event"));
+            json_t *d = json_object_get(e, "data");
+            if (name == NULL || (strcmp(name, "job.completed") && strcmp(name, "job.failed")) ||
+                json_integer_value(json_object_get(d, "jobId")) != id)
+                continue;
+            json_t *h = json_pack("{s:s, s:O}", "event", name + 4, "at",
+                                  json_object_get(e, "timestamp"));
+            if (json_object_get(d, "error"))
+                json_object_set(h, "error", json_object_get(d, "error"));
+            if (json_object_get(d, "attempts"))
+                json_object_set(h, "attempt", json_object_get(d, "attempts"));
+            json_array_append_new(history, h);
+        }
+    }
+    json_decref(all);
+    *out = json_pack("{s:o, s:o}", "job", job, "history", history);
     return *out ? 0 : DK_ENOMEM;
 }
 
@@ -696,8 +721,8 @@ int dk_app_use_admin(dk_app *app, const dk_admin_options *o)
                          "\"required\":[\"jobs\"]}",
                          r_jobs_list, a);
     rc |= dk_route_typed(r, "jobs.get", ID_IN,
-                         "{\"type\":\"object\",\"properties\":{\"job\":{\"type\":\"object\"}},"
-                         "\"required\":[\"job\"]}",
+                         "{\"type\":\"object\",\"properties\":{\"job\":{\"type\":\"object\"},"
+                         "\"history\":{\"type\":\"array\"}},\"required\":[\"job\",\"history\"]}",
                          r_jobs_get, a);
     rc |= dk_route_typed(r, "jobs.retry", ID_IN, OK_OUT, r_jobs_retry, a);
     rc |= dk_route_typed(r, "jobs.cancel", ID_IN, OK_OUT, r_jobs_cancel, a);

@@ -86,7 +86,9 @@ test('operations page: load, retry now, run now, phone width', { timeout: 180000
   await page.locator(`#jobs tr[data-job="${id}"] [data-testid="job-status"]`, { hasText: 'completed' }).waitFor();
   await failure.waitFor({ state: 'detached' });
   await page.click(`#jobs a[data-show="${id}"]`);
-  await page.locator('#job-detail, [data-testid="job-detail"]', { hasText: '"browser"' }).first().waitFor();
+  const detail = page.locator('[data-testid="job-detail"]');
+  await detail.filter({ hasText: '"browser"' }).waitFor();
+  assert.match(await detail.textContent(), /failed \(attempt 1\): failOnce: first run[\s\S]*completed/);
   await shot(page, 'job-retried');
 
   // A cron task run by "Run now".

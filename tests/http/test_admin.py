@@ -125,6 +125,9 @@ class Data(unittest.TestCase):
             self.assertEqual(admin(srv, "jobs.retry", {"id": jid}).status, 200)
             job = wait_job(srv, jid, "completed")
             self.assertEqual(job["result"], {"ok": "k1"})
+            hist = admin(srv, "jobs.get", {"id": jid}).json["history"]
+            self.assertEqual([h["event"] for h in hist], ["failed", "completed"], hist)
+            self.assertIn("first run", hist[0]["error"])
             self.assertEqual(job["attempts"], 1)
             # A completed job cannot be retried; it can be deleted.
             self.assertEqual(admin(srv, "jobs.retry", {"id": jid}).status, 409)
