@@ -10,6 +10,7 @@
 
 #include "donkey/cron.h"
 #include "donkey/loop.h"
+#include "../util/trace.h"
 #include "../util/offload.h"
 
 #include <pthread.h>
@@ -200,7 +201,12 @@ static void work_cb(uv_work_t *w)
         r->not_claimed = true;
         return;
     }
+    /* Each run is a trace of its own (ids made only if a log line needs them). */
+    dk__trace trace;
+    dk__trace_defer(&trace, NULL, NULL);
+    const dk__trace *prev = dk__trace_enter(&trace);
     r->result = t->fn(t->name, t->user);
+    dk__trace_enter(prev);
     if (cron->be.record != NULL)
         cron->be.record(cron->be.user, t->name, r->started, now_ms(cron), r->result);
 }

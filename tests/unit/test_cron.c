@@ -13,6 +13,7 @@
 
 #include "donkey/cron.h"
 #include "donkey/loop.h"
+#include "donkey/trace.h"
 
 static void sleep_ms(long ms)
 {
@@ -459,6 +460,50 @@ static void test_trigger(void **state)
     assert_int_equal(atomic_load(&c->runs), 4);
 }
 
+/* lastDurationMs / lastResult of the last finished run, and a trace per run
+ * (dk_trace_current_id() inside the body; issue 17). */
+static char traced[2][33];
+static atomic_int ntraced;
+
+static int trace_fn(const char *name, void *user)
+{
+    (void)name;
+    (void)user;
+    char buf[33];
+    int i = atomic_fetch_add(&ntraced, 1);
+    if (i < 2 && dk_trace_current_id(buf) != NULL)
+        memcpy(traced[i], buf, 33);
+    return DK_EIO;
+}
+
+static void test_last_run_and_trace(void **state)
+{
+    struct fixture *f = *state;
+    char id[DK_CRON_ID_SIZE];
+    dk_err err = {0};
+    assert_int_equal(dk_cron_schedule(f->cron, "traced", "0 0 1 1 *", trace_fn, NULL, NULL, NULL,
+                                      id, &err),
+                     0);
+    json_t *t = dk_cron_get(f->cron, id);
+    assert_true(json_is_null(json_object_get(t, "lastDurationMs")));
+    assert_true(json_is_null(json_object_get(t, "lastResult")));
+    json_decref(t);
+    int result = 0;
+    assert_int_equal(dk_cron_trigger(f->cron, id, &result), 0);
+    assert_int_equal(dk_cron_trigger(f->cron, id, &result), 0);
+    assert_int_equal(result, DK_EIO);
+    t = dk_cron_get(f->cron, id);
+    assert_int_equal(json_integer_value(json_object_get(t, "lastResult")), DK_EIO);
+    assert_true(json_is_integer(json_object_get(t, "lastDurationMs")));
+    json_decref(t);
+    assert_int_equal(atomic_load(&ntraced), 2);
+    assert_int_equal(strlen(traced[0]), 32);
+    assert_int_equal(strlen(traced[1]), 32);
+    assert_string_not_equal(traced[0], traced[1]); /* each run its own trace */
+    char buf[33];
+    assert_null(dk_trace_current_id(buf)); /* not left behind on this thread */
+}
+
 static void test_pause_resume(void **state)
 {
     struct fixture *f = *state;
@@ -566,6 +611,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fires_every_second, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_get_unschedule, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trigger, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_last_run_and_trace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_overlap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unschedule_running, setup, teardown),
