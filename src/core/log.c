@@ -352,11 +352,8 @@ static int format_json(dk__buf *b, const dk_log_entry *e)
         rc = add_fields(line, e->data, "data.");
     if (rc == 0)
         rc = add_fields(line, e->context, "context.");
-    if (rc == 0) {
-        char *s = json_dumps(line, JSON_COMPACT);
-        rc = s ? dk__buf_appends(b, s) : DK_ENOMEM;
-        free(s);
-    }
+    if (rc == 0)
+        rc = dk__json_write(b, line); /* the bytes json_dumps(JSON_COMPACT) would give */
     json_decref(line);
     return rc;
 }
@@ -366,18 +363,42 @@ static int format_json(dk__buf *b, const dk_log_entry *e)
 static int append_escaped(dk__buf *b, const char *s)
 {
     int rc = 0;
+    const char *run = s; /* start of the bytes not written yet */
     for (const char *p = s; *p && rc == 0; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c == '\n')
+        if (!((c < 0x20 && c != '\t') || c == 0x7f))
+            continue;
+        if (p > run)
+            rc = dk__buf_append(b, run, (size_t)(p - run));
+        if (rc == 0 && c == '\n')
             rc = dk__buf_append(b, "\\n", 2);
-        else if (c == '\r')
+        else if (rc == 0 && c == '\r')
             rc = dk__buf_append(b, "\\r", 2);
-        else if ((c < 0x20 && c != '\t') || c == 0x7f)
+        else if (rc == 0)
             rc = dk__buf_appendf(b, "\\x%02x", c);
-        else
-            rc = dk__buf_append(b, p, 1);
+        run = p + 1;
     }
+    if (rc == 0 && *run)
+        rc = dk__buf_append(b, run, strlen(run));
     return rc;
+}
+
+/* Writes "key":value for each member of `o` not overridden by `over`
+ * (values of `over` win, in `o`'s position), as the compact JSON of the two
+ * objects merged would read. */
+static int put_members(dk__buf *b, const json_t *o, const json_t *over, bool *first)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v) {
+        json_t *w = over != NULL ? json_object_get(over, k) : NULL;
+        if (dk__buf_append(b, *first ? "{" : ",", 1) < 0 ||
+            dk__json_write_string(b, k, strlen(k)) < 0 || dk__buf_append(b, ":", 1) < 0 ||
+            dk__json_write(b, w != NULL ? w : v) < 0)
+            return DK_ENOMEM;
+        *first = false;
+    }
+    return 0;
 }
 
 static int format_pretty(dk__buf *b, const dk_log_entry *e, bool color)
@@ -392,26 +413,34 @@ static int format_pretty(dk__buf *b, const dk_log_entry *e, bool color)
                          color ? COLOR_RESET : "");
     if (rc == 0)
         rc = append_escaped(b, e->message);
+    if (rc < 0)
+        return rc;
 
-    json_t *extra = json_object();
-    if (extra == NULL)
+    /* data, then the context's keys that data does not have: the compact
+     * JSON of the two merged (context wins a shared key). */
+    const json_t *data = json_is_object(e->data) ? e->data : NULL;
+    const json_t *ctx = json_is_object(e->context) ? e->context : NULL;
+    if (json_object_size(data) + json_object_size(ctx) == 0)
+        return 0;
+    bool first = true;
+    if (dk__buf_appends(b, color ? " " COLOR_GRAY : " ") < 0)
         return DK_ENOMEM;
-    if (rc == 0 && json_is_object(e->data) && json_object_update(extra, (json_t *)e->data) < 0)
-        rc = DK_ENOMEM;
-    if (rc == 0 && json_is_object(e->context) &&
-        json_object_update(extra, (json_t *)e->context) < 0)
-        rc = DK_ENOMEM;
-    if (rc == 0 && json_object_size(extra) > 0) {
-        char *s = json_dumps(extra, JSON_COMPACT);
-        if (s == NULL)
-            rc = DK_ENOMEM;
-        else
-            rc = dk__buf_appendf(b, " %s%s%s", color ? COLOR_GRAY : "", s,
-                                 color ? COLOR_RESET : "");
-        free(s);
+    if (data != NULL && put_members(b, data, ctx, &first) < 0)
+        return DK_ENOMEM;
+    if (ctx != NULL) {
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)ctx, k, v) {
+            if (data != NULL && json_object_get(data, k) != NULL)
+                continue;
+            if (dk__buf_append(b, first ? "{" : ",", 1) < 0 ||
+                dk__json_write_string(b, k, strlen(k)) < 0 || dk__buf_append(b, ":", 1) < 0 ||
+                dk__json_write(b, v) < 0)
+                return DK_ENOMEM;
+            first = false;
+        }
     }
-    json_decref(extra);
-    return rc;
+    return dk__buf_appends(b, color ? "}" COLOR_RESET : "}");
 }
 
 /* Formats an entry whose strings are known to be valid UTF-8. */

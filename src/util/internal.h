@@ -53,6 +53,9 @@ void dk__buf_free(dk__buf *b);
  *  JSON_ENCODE_ANY would) to `b`. Returns 0 or DK_ENOMEM (b unchanged). */
 struct json_t;
 int dk__json_write(dk__buf *b, const struct json_t *v);
+/** Appends `s` (len bytes, UTF-8) as a quoted, escaped JSON string, as
+ *  dk__json_write would write it. Returns 0 or DK_ENOMEM (b unchanged). */
+int dk__json_write_string(dk__buf *b, const char *s, size_t len);
 
 /** FNV-1a (64 bits) of `len` bytes: the one hash behind donkey's tables
  *  (route table, cache, rate limiter, event and SSE registries). */

@@ -195,3 +195,16 @@ int dk__json_write(dk__buf *b, const json_t *v)
     b->data[b->len] = '\0'; /* reserve() always leaves room for it */
     return 0;
 }
+
+int dk__json_write_string(dk__buf *b, const char *s, size_t len)
+{
+    size_t mark = b->len;
+    if (put_string(b, s, len) < 0) {
+        b->len = mark;
+        if (b->data != NULL)
+            b->data[mark] = '\0';
+        return DK_ENOMEM;
+    }
+    b->data[b->len] = '\0';
+    return 0;
+}
