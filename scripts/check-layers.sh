@@ -47,8 +47,8 @@ while IFS= read -r obj; do
   fi
   # Defined (text, data, bss, read-only, common) and undefined symbols.
   "$NM" "$obj" | awk -v f="$src" -v r="$r" '
-    NF == 3 && $2 ~ /^[TDBRCV]$/ { print $3, f, r > "'"$tmp/defs"'" }
-    NF == 2 && $1 == "U"        { print $2, f, r > "'"$tmp/uses"'" }'
+    NF == 3 && $2 ~ /^[TDBRCV]$/ { print $3, f, r >> "'"$tmp/defs"'" }
+    NF == 2 && $1 == "U"        { print $2, f, r >> "'"$tmp/uses"'" }'
 done < <(find "$objdir" -name '*.o' | sort)
 
 # Join uses with definitions; report a use whose definer ranks higher.

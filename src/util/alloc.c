@@ -1,7 +1,7 @@
 /* The allocation wrapper: every allocation of the schema, router, JSON
  * writer and buffer paths goes through dk__malloc and friends, so a test can
  * make the Nth one fail (dk__alloc_fail_after) and check that the caller
- * answers with a clean error instead of crashing (docs/../STYLE.md rule 9).
+ * answers with a clean error instead of crashing (../shared/STYLE.md rule 9).
  * In production the check is one relaxed atomic load per call. */
 #include "internal.h"
 
