@@ -8,6 +8,7 @@
 #include "donkey/events.h"
 #include "donkey/loop.h"
 #include "../util/internal.h"
+#include "../util/list.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,7 +21,7 @@
 struct group;
 
 struct sub {
-    struct sub *prev, *next; /* within the group, in subscription order */
+    dk__lnode node;          /* first: within the group, in subscription order */
     struct group *group;     /* NULL once removed from the registry */
     int64_t id;
     dk_event_fn fn;
@@ -33,8 +34,8 @@ struct sub {
 };
 
 struct group {
-    struct group *prev, *next; /* pattern list, or exact bucket chain */
-    struct sub *first, *last;
+    dk__lnode node;            /* first: pattern list, or exact bucket chain */
+    dk__list subs;             /* struct sub, in subscription order */
     bool pattern;
     char key[];
 };
@@ -49,8 +50,8 @@ struct dk_events {
     pthread_mutex_t lock;
     atomic_int refs;           /* the owner + each queued async delivery */
     bool closed;
-    struct group *exact[EXACT_BUCKETS];
-    struct group *patterns_head, *patterns_tail;
+    dk__list exact[EXACT_BUCKETS]; /* struct group, by bucket_of(key) */
+    dk__list patterns;             /* struct group with a `*`, in creation order */
     int64_t next_id;
     size_t nsubs;
     struct record *ring;
@@ -76,6 +77,17 @@ struct async_task {
     size_t n;
     struct sub *subs[];
 };
+
+/* The node is each struct's first member. */
+static struct sub *sub_of(dk__lnode *n)
+{
+    return (struct sub *)(void *)n;
+}
+
+static struct group *group_of(dk__lnode *n)
+{
+    return (struct group *)(void *)n;
+}
 
 static size_t bucket_of(const char *key)
 {
@@ -108,59 +120,24 @@ static void sub_unref(struct sub *s)
 /* ------------------------------------------------------------------ */
 /* Registry (lock held)                                                */
 
-static struct group *group_find(dk_events *ev, const char *key)
+/* The list a group with this key is (or goes) in. */
+static dk__list *groups_for(dk_events *ev, const char *key, bool pattern)
 {
-    if (strchr(key, '*') == NULL) {
-        for (struct group *g = ev->exact[bucket_of(key)]; g; g = g->next)
-            if (strcmp(g->key, key) == 0)
-                return g;
-        return NULL;
-    }
-    for (struct group *g = ev->patterns_head; g; g = g->next)
-        if (strcmp(g->key, key) == 0)
-            return g;
-    return NULL;
+    return pattern ? &ev->patterns : &ev->exact[bucket_of(key)];
 }
 
-static void group_link(dk_events *ev, struct group *g)
+static struct group *group_find(dk_events *ev, const char *key)
 {
-    if (g->pattern) {
-        g->next = NULL;
-        g->prev = ev->patterns_tail;
-        if (ev->patterns_tail)
-            ev->patterns_tail->next = g;
-        else
-            ev->patterns_head = g;
-        ev->patterns_tail = g;
-    } else {
-        struct group **head = &ev->exact[bucket_of(g->key)];
-        g->prev = NULL;
-        g->next = *head;
-        if (*head)
-            (*head)->prev = g;
-        *head = g;
-    }
+    dk__list *l = groups_for(ev, key, strchr(key, '*') != NULL);
+    for (dk__lnode *n = l->head; n; n = n->next)
+        if (strcmp(group_of(n)->key, key) == 0)
+            return group_of(n);
+    return NULL;
 }
 
 static void group_unlink_free(dk_events *ev, struct group *g)
 {
-    if (g->pattern) {
-        if (g->prev)
-            g->prev->next = g->next;
-        else
-            ev->patterns_head = g->next;
-        if (g->next)
-            g->next->prev = g->prev;
-        else
-            ev->patterns_tail = g->prev;
-    } else {
-        if (g->prev)
-            g->prev->next = g->next;
-        else
-            ev->exact[bucket_of(g->key)] = g->next;
-        if (g->next)
-            g->next->prev = g->prev;
-    }
+    dk__list_unlink(groups_for(ev, g->key, g->pattern), &g->node);
     free(g);
 }
 
@@ -169,33 +146,47 @@ static void group_unlink_free(dk_events *ev, struct group *g)
 static void sub_detach(dk_events *ev, struct sub *s)
 {
     struct group *g = s->group;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        g->first = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    else
-        g->last = s->prev;
-    s->prev = s->next = NULL;
+    dk__list_unlink(&g->subs, &s->node);
     s->group = NULL;
     ev->nsubs--;
-    if (g->first == NULL)
+    if (g->subs.head == NULL)
         group_unlink_free(ev, g);
+}
+
+static struct sub *sub_in(dk__list *groups, int64_t id)
+{
+    for (dk__lnode *gn = groups->head; gn; gn = gn->next)
+        for (dk__lnode *n = group_of(gn)->subs.head; n; n = n->next)
+            if (sub_of(n)->id == id)
+                return sub_of(n);
+    return NULL;
 }
 
 static struct sub *sub_by_id(dk_events *ev, int64_t id)
 {
-    for (size_t i = 0; i < EXACT_BUCKETS; i++)
-        for (struct group *g = ev->exact[i]; g; g = g->next)
-            for (struct sub *s = g->first; s; s = s->next)
-                if (s->id == id)
-                    return s;
-    for (struct group *g = ev->patterns_head; g; g = g->next)
-        for (struct sub *s = g->first; s; s = s->next)
-            if (s->id == id)
-                return s;
-    return NULL;
+    struct sub *s = NULL;
+    for (size_t i = 0; i < EXACT_BUCKETS && s == NULL; i++)
+        s = sub_in(&ev->exact[i], id);
+    return s != NULL ? s : sub_in(&ev->patterns, id);
+}
+
+/* Cancels and detaches `s`, keeping the registry's reference in `removed`
+ * (released by release_removed() once the lock is dropped). */
+static void sub_remove(dk_events *ev, struct sub *s, dk__list *removed)
+{
+    atomic_store(&s->cancelled, true);
+    sub_detach(ev, s);
+    dk__list_push_back(removed, &s->node);
+}
+
+/* Outside the lock: user_free may run. */
+static void release_removed(dk__list *removed)
+{
+    while (removed->head != NULL) {
+        dk__lnode *n = removed->head;
+        dk__list_unlink(removed, n);
+        sub_unref(sub_of(n));
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -252,29 +243,14 @@ void dk_events_free(dk_events *ev)
     ev->closed = true;
     /* Detach everything; the registry references are released below,
      * outside the lock, because they may run user_free. */
-    struct sub *list = NULL;
-    for (size_t i = 0; i < EXACT_BUCKETS; i++) {
-        while (ev->exact[i]) {
-            struct sub *s = ev->exact[i]->first;
-            atomic_store(&s->cancelled, true);
-            sub_detach(ev, s);
-            s->next = list;
-            list = s;
-        }
-    }
-    while (ev->patterns_head) {
-        struct sub *s = ev->patterns_head->first;
-        atomic_store(&s->cancelled, true);
-        sub_detach(ev, s);
-        s->next = list;
-        list = s;
-    }
+    dk__list removed = {0};
+    for (size_t i = 0; i < EXACT_BUCKETS; i++)
+        while (ev->exact[i].head)
+            sub_remove(ev, sub_of(group_of(ev->exact[i].head)->subs.head), &removed);
+    while (ev->patterns.head)
+        sub_remove(ev, sub_of(group_of(ev->patterns.head)->subs.head), &removed);
     pthread_mutex_unlock(&ev->lock);
-    while (list) {
-        struct sub *next = list->next;
-        sub_unref(list);
-        list = next;
-    }
+    release_removed(&removed);
     if (ev->be.destroy)
         ev->be.destroy(ev->be.user);
     events_unref(ev);
@@ -321,7 +297,8 @@ static int64_t subscribe(dk_events *ev, const char *pattern, dk_event_fn fn, voi
     }
     struct group *g = group_find(ev, pattern);
     if (g != NULL && !once) {
-        for (struct sub *o = g->first; o; o = o->next) {
+        for (dk__lnode *n = g->subs.head; n; n = n->next) {
+            struct sub *o = sub_of(n);
             if (!o->once && o->async == async && o->fn == fn && o->user == user) {
                 /* Handlers under one key form a set: already there. */
                 rc = o->id;
@@ -337,17 +314,12 @@ static int64_t subscribe(dk_events *ev, const char *pattern, dk_event_fn fn, voi
         fresh = NULL;
         memcpy(g->key, pattern, klen + 1);
         g->pattern = strchr(pattern, '*') != NULL;
-        g->first = g->last = NULL;
-        group_link(ev, g);
+        g->subs = (dk__list){0};
+        dk__list_push_back(groups_for(ev, g->key, g->pattern), &g->node);
     }
     s->id = ev->next_id++;
     s->group = g;
-    s->prev = g->last;
-    if (g->last)
-        g->last->next = s;
-    else
-        g->first = s;
-    g->last = s;
+    dk__list_push_back(&g->subs, &s->node);
     ev->nsubs++;
     rc = s->id;
     pthread_mutex_unlock(&ev->lock);
@@ -407,28 +379,22 @@ int dk_events_off_key(dk_events *ev, const char *pattern, dk_event_fn fn, void *
 {
     if (pattern == NULL || pattern[0] == '\0')
         return DK_EINVAL;
-    struct sub *list = NULL;
+    dk__list removed = {0};
     int n = 0;
     pthread_mutex_lock(&ev->lock);
     struct group *g = group_find(ev, pattern);
-    struct sub *s = g ? g->first : NULL;
-    while (s) {
-        struct sub *next = s->next;
+    dk__lnode *node = g ? g->subs.head : NULL;
+    while (node) {
+        dk__lnode *next = node->next;
+        struct sub *s = sub_of(node);
         if (fn == NULL || (s->fn == fn && s->user == user)) {
-            atomic_store(&s->cancelled, true);
-            sub_detach(ev, s); /* may free g, but `next` is already read */
-            s->next = list;
-            list = s;
+            sub_remove(ev, s, &removed); /* may free g, but `next` is already read */
             n++;
         }
-        s = next;
+        node = next;
     }
     pthread_mutex_unlock(&ev->lock);
-    while (list) {
-        struct sub *next = list->next;
-        sub_unref(list);
-        list = next;
-    }
+    release_removed(&removed);
     return n;
 }
 
@@ -466,7 +432,8 @@ static void snap_release(struct snap *sn)
 
 static int collect_group(struct group *g, struct snap *sync, struct snap *async)
 {
-    for (struct sub *s = g->first; s; s = s->next) {
+    for (dk__lnode *n = g->subs.head; n; n = n->next) {
+        struct sub *s = sub_of(n);
         int rc = snap_push(s->async ? async : sync, s);
         if (rc != 0)
             return rc;
@@ -522,9 +489,9 @@ static void run_async(void *arg)
 
 static struct group *exact_group(dk_events *ev, const char *name)
 {
-    for (struct group *g = ev->exact[bucket_of(name)]; g; g = g->next)
-        if (strcmp(g->key, name) == 0)
-            return g;
+    for (dk__lnode *n = ev->exact[bucket_of(name)].head; n; n = n->next)
+        if (strcmp(group_of(n)->key, name) == 0)
+            return group_of(n);
     return NULL;
 }
 
@@ -587,9 +554,9 @@ static int emit(dk_events *ev, const char *event, const json_t *data, bool remot
         struct group *g = exact_group(ev, event);
         if (g != NULL)
             rc = collect_group(g, &sync, &async);
-        for (g = ev->patterns_head; g != NULL && rc == 0; g = g->next)
-            if (dk__event_match(g->key, event))
-                rc = collect_group(g, &sync, &async);
+        for (dk__lnode *n = ev->patterns.head; n != NULL && rc == 0; n = n->next)
+            if (dk__event_match(group_of(n)->key, event))
+                rc = collect_group(group_of(n), &sync, &async);
     }
     if (rc != 0) {
         pthread_mutex_unlock(&ev->lock);

@@ -1,6 +1,7 @@
-/* An intrusive doubly linked list (the node lives inside the element), used
- * for the LRU orders of the in-memory cache and rate limiter. Head = most
- * recently used, tail = next to evict. No allocation; not thread-safe. */
+/* An intrusive doubly linked list (the node lives inside the element): the
+ * LRU orders of the in-memory cache and rate limiter (head = most recently
+ * used, tail = next to evict) and the event bus's groups and subscriptions.
+ * Zero-initialise a list; no allocation; not thread-safe. */
 #ifndef DK_UTIL_LIST_H
 #define DK_UTIL_LIST_H
 
@@ -39,6 +40,17 @@ static inline void dk__list_push_front(dk__list *l, dk__lnode *n)
     l->head = n;
     if (l->tail == NULL)
         l->tail = n;
+}
+
+static inline void dk__list_push_back(dk__list *l, dk__lnode *n)
+{
+    n->next = NULL;
+    n->prev = l->tail;
+    if (l->tail)
+        l->tail->next = n;
+    l->tail = n;
+    if (l->head == NULL)
+        l->head = n;
 }
 
 #endif
