@@ -794,3 +794,19 @@ void dk__db_pool_stats_get(dk_db *db, dk__db_pool_stats *out)
     out->waiting = db->n_waiting;
     pthread_mutex_unlock(&db->lock);
 }
+
+int dk__db_add_row(json_t *rows, int ncol, dk__db_cell_fn cell, void *row, const char *bad_fmt)
+{
+    json_t *obj = json_object();
+    if (obj == NULL || json_array_append_new(rows, obj) != 0)
+        return dk__db_seterr(DK_ENOMEM, "out of memory");
+    for (int i = 0; i < ncol; i++) {
+        const char *name = "";
+        json_t *v = cell(row, i, &name);
+        if (v == NULL)
+            return dk__db_seterr(DK_EDB, bad_fmt, name);
+        if (json_object_set_new(obj, name, v) != 0)
+            return dk__db_seterr(DK_ENOMEM, "out of memory");
+    }
+    return 0;
+}

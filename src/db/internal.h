@@ -37,6 +37,18 @@ extern const dk__db_engine dk__db_pg;
  *  and returns `code`. */
 int dk__db_seterr(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/** One column of the current result row, for dk__db_add_row(): sets `*name`
+ *  (borrowed) and returns the value as a new reference, or NULL when the
+ *  column cannot be converted to JSON. */
+typedef json_t *(*dk__db_cell_fn)(void *row, int col, const char **name);
+
+/** Appends one row object {name: value} of `ncol` columns read with `cell`
+ *  to `rows`. A column `cell` cannot convert fails with DK_EDB and the
+ *  message `bad_fmt` (printf-style, one %s: the column's name). Returns 0 or
+ *  the code dk__db_seterr() recorded (DK_ENOMEM, DK_EDB). Shared by the
+ *  engines so that rows look the same whichever database answers. */
+int dk__db_add_row(json_t *rows, int ncol, dk__db_cell_fn cell, void *row, const char *bad_fmt);
+
 /** Rewrites `?` placeholders to $1..$n outside quotes, comments and dollar
  *  quoting. On 0, *out is malloc'ed (caller frees) and *out_count the number of
  *  placeholders. DK_ENOMEM otherwise. */

@@ -262,6 +262,18 @@ static json_t *cell_value(const PGresult *res, int r, int f)
     }
 }
 
+struct pg_row {
+    const PGresult *res;
+    int r;
+};
+
+static json_t *pg_cell(void *row, int f, const char **name)
+{
+    struct pg_row *pr = row;
+    *name = PQfname(pr->res, f);
+    return cell_value(pr->res, pr->r, f);
+}
+
 static int pg_query(void *conn, const char *sql, const json_t *params, size_t max_rows,
                     json_t **out_rows)
 {
@@ -281,21 +293,9 @@ static int pg_query(void *conn, const char *sql, const json_t *params, size_t ma
     if (max_rows > 0 && (size_t)nrows > max_rows)
         nrows = (int)max_rows;
     rc = rows ? 0 : dk__db_seterr(DK_ENOMEM, "out of memory");
-    for (int r = 0; r < nrows && rc == 0; r++) {
-        json_t *row = json_object();
-        if (row == NULL || json_array_append_new(rows, row) != 0) {
-            rc = dk__db_seterr(DK_ENOMEM, "out of memory");
-            break;
-        }
-        for (int f = 0; f < nf && rc == 0; f++) {
-            json_t *v = cell_value(res, r, f);
-            if (v == NULL)
-                rc = dk__db_seterr(DK_EDB, "cannot convert column '%s' to JSON",
-                                   PQfname(res, f));
-            else if (json_object_set_new(row, PQfname(res, f), v) != 0)
-                rc = dk__db_seterr(DK_ENOMEM, "out of memory");
-        }
-    }
+    struct pg_row row = {res, 0};
+    for (; row.r < nrows && rc == 0; row.r++)
+        rc = dk__db_add_row(rows, nf, pg_cell, &row, "cannot convert column '%s' to JSON");
     PQclear(res);
     if (rc != 0) {
         json_decref(rows);

@@ -286,6 +286,12 @@ static json_t *column_value(sqlite3_stmt *stmt, int i)
     }
 }
 
+static json_t *sq_cell(void *row, int i, const char **name)
+{
+    *name = sqlite3_column_name(row, i);
+    return column_value(row, i);
+}
+
 static int sq_query(void *p, const char *sql, const json_t *params, size_t max_rows,
                     json_t **out_rows)
 {
@@ -312,19 +318,7 @@ static int sq_query(void *p, const char *sql, const json_t *params, size_t max_r
             rc = fail(c->db, src);
             break;
         }
-        json_t *row = json_object();
-        if (row == NULL || json_array_append_new(rows, row) != 0) {
-            rc = dk__db_seterr(DK_ENOMEM, "out of memory");
-            break;
-        }
-        for (int i = 0; i < ncol && rc == 0; i++) {
-            json_t *v = column_value(stmt, i);
-            if (v == NULL)
-                rc = dk__db_seterr(DK_EDB, "column '%s' is not valid UTF-8 text",
-                                   sqlite3_column_name(stmt, i));
-            else if (json_object_set_new(row, sqlite3_column_name(stmt, i), v) != 0)
-                rc = dk__db_seterr(DK_ENOMEM, "out of memory");
-        }
+        rc = dk__db_add_row(rows, ncol, sq_cell, stmt, "column '%s' is not valid UTF-8 text");
     }
     release(stmt);
     if (rc != 0) {
