@@ -123,14 +123,20 @@ static json_t *issue(vctx *c, const seg *at, const char *code, const char *fmt, 
     if (c->issues == NULL && (c->issues = json_array()) == NULL)
         goto oom;
     json_t *path = json_array(), *it = json_object();
-    if (path == NULL || it == NULL || !append_path(path, at) ||
-        json_object_set_new(it, "path", path) != 0) {
+    if (path == NULL || it == NULL || !append_path(path, at)) {
+        json_decref(path);
         json_decref(it);
         goto oom;
     }
-    if (json_object_set_new(it, "message", json_stringn(msg, len)) != 0 ||
-        json_object_set_new(it, "code", json_string(code)) != 0 ||
-        json_array_append_new(c->issues, it) != 0)
+    /* json_object_set_new and json_array_append_new take the value also
+     * when they fail. */
+    if (json_object_set_new(it, "path", path) != 0 ||
+        json_object_set_new(it, "message", json_stringn(msg, len)) != 0 ||
+        json_object_set_new(it, "code", json_string(code)) != 0) {
+        json_decref(it);
+        goto oom;
+    }
+    if (json_array_append_new(c->issues, it) != 0)
         goto oom;
     return it;
 oom:

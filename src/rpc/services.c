@@ -587,9 +587,14 @@ int dk__lifecycle_create(dk_app *app, dk_err *err)
             dk_err e = {0};
             int rc = services[i].create(app, &e);
             if (rc < 0) {
+                /* What the failed create made is released by its own free
+                 * (every free takes a half-made entry); dk_app_free() frees
+                 * entries 0 .. i-1. */
+                if (services[i].free != NULL)
+                    services[i].free(app);
                 dk_err_set(err, rc, "%s: %s", services[i].name,
                            e.message[0] ? e.message : dk_strerror(rc));
-                return rc; /* dk_app_free() frees entries 0 .. i-1 */
+                return rc;
             }
         }
         app->ncreated = i + 1;
