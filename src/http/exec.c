@@ -14,10 +14,10 @@ int dk__exec_start(dk_app *app, dk_err *err)
 {
     int io = app->opts.db_pool > 0 ? app->opts.db_pool : 16;
     int work = app->opts.workers > 0 ? app->opts.workers : 8;
-    /* The worker pool runs CPU-heavy work (hashing): at nice 10 it never
+    /* The worker pool runs CPU-heavy work (hashing): at nice 19 it never
      * outranks the HTTP threads, so cheap requests stay fast beside it. */
     app->exec_io = dk__pool_new("dk-io", io, 0);
-    app->exec_work = app->exec_io ? dk__pool_new("dk-work", work, 10) : NULL;
+    app->exec_work = app->exec_io ? dk__pool_new("dk-work", work, 19) : NULL;
     if (app->exec_work == NULL) {
         dk__exec_stop(app);
         return dk_err_set(err, DK_EIO, "cannot start the worker threads");
