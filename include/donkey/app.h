@@ -210,7 +210,8 @@ typedef struct dk_app_options {
     const char *const *trusted_proxies; /* NULL-terminated CIDRs; default none */
     dk_log_level log_level;    /* default info, DONKEY_LOG_LEVEL overrides */
     dk_log_format log_format;  /* default pretty, DONKEY_LOG_FORMAT overrides */
-    const char *config_json;   /* application config object text, NULL = {} */
+    const char *config_json;   /* application config object text, NULL = {}; text that is not
+                                  a JSON object makes dk_app_start() fail with DK_EINVAL */
     bool routes_json;          /* --routes-json: print routes and exit */
     bool install_signals;      /* default true: SIGINT/SIGTERM start shutdown */
     /* Execution model (docs/architecture.md): handlers run on small stacks
