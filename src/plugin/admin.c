@@ -580,8 +580,23 @@ bool dk__admin_page(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res)
     if (a == NULL)
         return false;
     size_t n = strlen(a->path);
+    if (strncmp(req->path, "/admin.", 7) == 0) {
+        /* No such admin.* route: 401 to strangers (nothing to learn about
+         * which exist), the usual 404 to the authorised. */
+        if (who(a, ctx, req) != DK_ADMIN_DENY)
+            return false;
+        unauthorized(ctx, res);
+        dk__render_failure(ctx, res, DK_EHTTP);
+        return true;
+    }
     if (strncmp(req->path, a->path, n) != 0 || (req->path[n] != '\0' && strcmp(req->path + n, "/")))
         return false;
+    bool ok = who(a, ctx, req) != DK_ADMIN_DENY;
+    if (!ok && strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        unauthorized(ctx, res);
+        dk__render_failure(ctx, res, DK_EHTTP);
+        return true;
+    }
     if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
         dk_fail(ctx, 405, NULL);
         dk__render_failure(ctx, res, DK_EHTTP);
@@ -590,7 +605,6 @@ bool dk__admin_page(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res)
     }
     /* Without credentials the page still comes (status 401): it asks for the
      * token and sends it with every call of its own. */
-    bool ok = who(a, ctx, req) != DK_ADMIN_DENY;
     res->status = ok ? 200 : 401;
     if (!ok)
         dk_response_set_header(res, "WWW-Authenticate", "Bearer realm=\"donkey admin\"");

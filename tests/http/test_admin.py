@@ -50,6 +50,8 @@ class Auth(unittest.TestCase):
                     self.assertEqual(r.status, 401, (route, h))
                     self.assertEqual(r.json["error"], "UNAUTHORIZED")
                 self.assertEqual(srv.request("GET", "/admin.live", headers=h).status, 401)
+                self.assertEqual(srv.request("POST", "/_donkey", {}, headers=h).status, 401)
+                self.assertEqual(admin(srv, "nope", {}, headers=h).status, 401)
             r = srv.request("GET", "/_donkey", headers=AUTH)
             self.assertEqual(r.status, 200)
             self.assertTrue(r.headers["content-type"].startswith("text/html"))
@@ -58,6 +60,8 @@ class Auth(unittest.TestCase):
             self.assertEqual(srv.request("GET", "/_donkey/", headers=AUTH).status, 200)
             self.assertEqual(admin(srv, "whoami").json, {"role": "admin"})
             self.assertEqual(admin(srv, "overview").status, 200)
+            self.assertEqual(admin(srv, "nope").status, 404)
+            self.assertEqual(srv.request("POST", "/_donkey", {}, headers=AUTH).status, 405)
 
     def test_admin_path_flag(self):
         with Server("--admin-token", TOKEN, "--admin-path", "/ops") as srv:
