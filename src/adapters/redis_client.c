@@ -461,7 +461,7 @@ int dk__redis_eval(dk__redis *r, const dk__redis_script *s, int nkeys, int argc,
 }
 
 /* ------------------------------------------------------------------ */
-/* Asynchronous readers (service loop thread)                          */
+/* Asynchronous readers (service thread)                               */
 
 static void reader_connect(dk__redis_reader *rd);
 static void on_watchdog(uv_timer_t *t);

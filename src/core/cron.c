@@ -70,7 +70,7 @@ struct dk_cron {
     uint64_t seq;
     bool started;
     int running;
-    uv_timer_t *timer; /* loop thread only */
+    uv_timer_t *timer; /* service thread only */
 };
 
 /* ------------------------------------------------------------------ */
@@ -279,7 +279,7 @@ static struct run *begin_run(dk_cron *cron, struct task *t, int64_t occurrence, 
 }
 
 /* ------------------------------------------------------------------ */
-/* Timer (loop thread)                                                 */
+/* Timer (service thread)                                              */
 
 static void on_timer(uv_timer_t *h);
 

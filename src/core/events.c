@@ -604,7 +604,7 @@ static int emit(dk_events *ev, const char *event, const json_t *data, bool remot
                              dk_err_name(prc)));
     }
     if (async.n > 0) {
-        /* Its own copy: the loop thread releases it, and jansson reference
+        /* Its own copy: the service thread releases it, and jansson reference
          * counts must not be shared between threads without a lock. */
         json_t *adata = json_deep_copy(data);
         post_async(ev, event, adata, &async);

@@ -6,7 +6,7 @@
  * reconnecting client gets its replay before any newer event. `lock` guards
  * the registry and is only held for lookups and snapshots; stream writes
  * happen outside it. Order: send_lock, then lock. Stream close callbacks run
- * on the HTTP loop threads and take `lock` only. No user code (back end,
+ * on the HTTP threads and take `lock` only. No user code (back end,
  * logger transports) runs under either lock. */
 #include "donkey/sse.h"
 
@@ -112,7 +112,7 @@ struct dk_sse {
     uint64_t id_base; /* generated id = id_base + seq; set once in dk_sse_new() */
     struct snap *scratch;
     size_t scap;
-    struct heartbeat *hb; /* owned by the loop thread once started */
+    struct heartbeat *hb; /* owned by the service thread once started */
 };
 
 /* ------------------------------------------------------------------ */

@@ -47,14 +47,14 @@ typedef struct worker {
     h2o_multithread_receiver_t control_rx;
     h2o_multithread_message_t control_msg;
     h2o_multithread_receiver_t wake_rx; /* resumptions of waiting requests */
-    task *free_tasks;                   /* loop thread only */
+    task *free_tasks;                   /* HTTP thread only */
     int nfree_tasks;
     atomic_int inflight;
     atomic_int conns;
-    h2o_linklist_t streams; /* live streams, loop thread only */
+    h2o_linklist_t streams; /* live streams, HTTP thread only */
     atomic_bool stop_accepting, close_streams, exit;
     atomic_bool exited;
-    /* Out of descriptors: accepting paused for a moment (loop thread). */
+    /* Out of descriptors: accepting paused for a moment (HTTP thread). */
     h2o_timeout_t accept_pause;
     h2o_timeout_entry_t accept_pause_entry;
 } worker;
@@ -147,15 +147,15 @@ struct dk_stream {
     atomic_int refs;
     pthread_mutex_t lock;
     worker *w;
-    h2o_req_t *req;     /* loop thread; NULL once the request is gone */
-    h2o_socket_t *sock; /* loop thread; the socket once detached */
+    h2o_req_t *req;     /* HTTP thread; NULL once the request is gone */
+    h2o_socket_t *sock; /* HTTP thread; the socket once detached */
     h2o_linklist_t link;
     h2o_multithread_message_t msg;
     /* queued, under lock */
     dk_buf **q;
     size_t qn, qcap, qbytes, limit;
     bool notified, close_requested, abort, closed, started;
-    /* loop thread */
+    /* HTTP thread */
     bool sending, final_sent, on_close_ran, cut;
     bool long_lived, chunked, detached;
     uint8_t ninflight;
@@ -247,7 +247,7 @@ static int stream_push(dk_stream *s, dk_buf *b)
     s->q[s->qn++] = b;
     s->qbytes += b->len;
     if (tl_worker == s->w && s->detached && !s->notified) {
-        /* On the stream's own loop thread (an SSE broadcast from a handler
+        /* On the stream's own HTTP thread (an SSE broadcast from a handler
          * of this loop): write now instead of messaging ourselves. */
         pthread_mutex_unlock(&s->lock);
         stream_flush(s);
@@ -402,7 +402,7 @@ static h2o_socket_t *conn_socket(h2o_conn_t *conn)
 }
 
 /* Moves the stream from h2o's request onto a socket of its own (see the
- * comment on struct dk_stream). Loop thread, no write in flight. On failure
+ * comment on struct dk_stream). HTTP thread, no write in flight. On failure
  * the stream simply stays on the request. */
 static void stream_detach(dk_stream *s)
 {
