@@ -3,7 +3,8 @@
 # "Layers"). Reads the symbols of libdonkey's object files with nm: for every
 # function or variable a file uses and another file of the library defines,
 # the user's folder must not be below the definer's. Prints each offending
-# symbol with both files.
+# symbol with both files. Also fails when a file of src/ includes a header of
+# a higher folder, or includes with "../" (headers are named from src/).
 #
 # Usage: scripts/check-layers.sh [BUILD_DIR]   (default: build)
 #
@@ -57,12 +58,35 @@ bad=$(awk '
   ($1 in def) && def[$1] != $2 && rk[$1] > $3 { print $2 " -> " def[$1] ": " $1 }
 ' "$tmp/defs" "$tmp/uses" | sort -u)
 
+# Includes: "layer/file.h" must not name a higher layer; no "../".
+src_root=$(cd "$(dirname "$0")/.." && pwd)/src
+inc_bad=""
+while IFS= read -r f; do
+  rel=${f#"$src_root"/}
+  folder=${rel%%/*}
+  r=$(rank "$folder")
+  [ "$r" -ge 0 ] || continue
+  while IFS= read -r inc; do
+    case $inc in
+      ../*) inc_bad+="src/$rel includes \"$inc\" (name headers from src/, without ../)"$'\n'; continue ;;
+    esac
+    il=$(rank "${inc%%/*}")
+    if [ "$il" -gt "$r" ]; then
+      inc_bad+="src/$rel includes \"$inc\" (layer ${inc%%/*} is above $folder)"$'\n'
+    fi
+  done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f")
+done < <(find "$src_root" -name '*.[ch]' | sort)
+if [ -n "$inc_bad" ]; then
+  bad+=$'\n'"${inc_bad%$'\n'}"
+  bad=${bad#$'\n'}
+fi
+
 if [ -n "$bad" ]; then
-  echo "check-layers: a lower layer calls a higher one (order: $LAYERS):" >&2
+  echo "check-layers: a lower layer calls or includes a higher one (order: $LAYERS):" >&2
   echo "$bad" | sed 's/^/  /' >&2
   echo "check-layers: move the code down, or let the app layer wire a hook (src/internal.h dk__wiring)." >&2
   exit 1
 fi
 [ "$unknown" -eq 0 ] || exit 1
 n=$(find "$objdir" -name '*.o' | wc -l)
-echo "check-layers: $n object files, no call from a lower layer into a higher one ($LAYERS)"
+echo "check-layers: $n object files, no call or include from a lower layer into a higher one ($LAYERS)"

@@ -1,5 +1,6 @@
 /* Ready-made plugins: cors, securityHeaders, originCheck and requestLog. */
-#include "plugin/internal.h"
+#include "internal.h"
+#include "donkey/plugin.h"
 
 #include <ctype.h>
 #include <stdio.h>
