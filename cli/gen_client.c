@@ -6,7 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "gen_client.h"
-#include "util/internal.h"
+#include "base/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +32,7 @@ static const size_t dk__client_runtime_js_len = 0;
 /* ------------------------------------------------------------------ */
 /* Growing string buffer                                               */
 
-/* dk__buf (src/util/buf.c) with a sticky failure flag: the emitters append
+/* dk__buf (src/base/buf.c) with a sticky failure flag: the emitters append
  * without checking, and the generator checks `oom` once at the end. */
 typedef struct sbuf {
     dk__buf b;

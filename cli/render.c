@@ -3,12 +3,12 @@
  * key is true / false. A section tag alone on its line takes the line with it,
  * so templates can put tags on lines of their own without leaving blanks. */
 #include "cli.h"
-#include "util/internal.h"
+#include "base/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* dk__buf (src/util/buf.c) with a sticky failure flag, checked once at the end. */
+/* dk__buf (src/base/buf.c) with a sticky failure flag, checked once at the end. */
 typedef struct buf {
     dk__buf b;
     bool oom;

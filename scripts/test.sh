@@ -12,6 +12,8 @@ JOBS=$(nproc)
 echo "== build (gcc, RelWithDebInfo) =="
 cmake -S . -B build -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$JOBS"
+echo "== layers =="
+scripts/check-layers.sh build
 # A test that fails is run once more before the run fails: several suites
 # time real servers on a 2-core machine that also runs the load generators.
 echo "== tests (gcc) =="

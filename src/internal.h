@@ -4,8 +4,8 @@
 #define DK_INTERNAL_H
 
 #include "donkey/app.h"
-#include "util/internal.h"
-#include "util/trace.h"
+#include "base/internal.h"
+#include "base/trace.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -77,7 +77,7 @@ struct dk_route {
     const dk__kind_impl *kind_impl;
     char allow[64]; /* Allow header value */
     json_t *doc;    /* dk_route_document(): {summary?, description?, sse?}; NULL: none */
-    size_t index;   /* position in the route table's list (metrics, src/obs) */
+    size_t index;   /* position in the route table's list (metrics, src/http/metrics.c) */
 };
 
 struct dk_router {
@@ -170,7 +170,7 @@ struct dk_ctx {
     char *internal;      /* recorded internal failure text */
     dk_logger *log;      /* lazily created child */
     struct timespec t0;  /* request start (CLOCK_MONOTONIC), for the request log */
-    dk__trace trace;     /* W3C trace context (src/util/trace.h) */
+    dk__trace trace;     /* W3C trace context (src/base/trace.h) */
     char traceparent[56];/* dk_ctx_traceparent(), formatted lazily */
     bool secure;         /* TLS, or a trusted proxy's X-Forwarded-Proto: https */
 };
@@ -224,7 +224,7 @@ typedef struct dk__hook {
 } dk__hook;
 
 /* Hooks through which a lower layer reaches a higher one: the app layer
- * (src/rpc/app.c, dk_app_new) fills them, the lower layer calls them. So the
+ * (src/app/app.c, dk_app_new) fills them, the lower layer calls them. So the
  * HTTP server does not call the RPC dispatcher, nor the dispatcher the
  * built-in endpoints of the app (scripts/check-layers.sh). */
 typedef struct dk__wiring {
@@ -242,8 +242,8 @@ typedef struct dk__wiring {
 } dk__wiring;
 
 typedef struct dk__server dk__server;     /* src/http/server.c */
-typedef struct dk__plugins dk__plugins;   /* src/plugin/internal.h */
-typedef struct dk__services dk__services; /* src/rpc/services.c */
+typedef struct dk__plugins dk__plugins;   /* src/app/plugin_internal.h */
+typedef struct dk__services dk__services; /* src/app/lifecycle.c */
 struct dk__fetcher;                        /* src/http/fetch.c */
 
 struct dk_app {
@@ -268,8 +268,8 @@ struct dk_app {
     bool started;
     int stop_fd; /* eventfd signalled by dk_app_stop() */
     atomic_int stop_requested;
-    dk__plugins *plugins;   /* plugin manager (src/plugin), created by the first plugin */
-    dk__services *services; /* back-end clients and housekeeping (src/rpc/services.c) */
+    dk__plugins *plugins;   /* plugin manager (src/app/plugin.c), created by the first plugin */
+    dk__services *services; /* back-end clients and housekeeping (src/app/lifecycle.c) */
     size_t ncreated, nstarted; /* entries of the life-cycle table created / started */
     char *start_error;      /* configuration error found by dk_app_new, reported by start */
     /* Execution model (src/http/exec.h): pools for calls that wait. */
@@ -279,9 +279,9 @@ struct dk_app {
     json_t *redirects;            /* dk_app_redirect(): path -> location; NULL: none */
     double access_rate;           /* opts.access_log resolved (0..1) */
     atomic_uint_fast64_t access_seq; /* requests seen by the sampled request log */
-    struct dk__metrics *metrics;     /* per-thread request counters (src/obs/metrics.c) */
+    struct dk__metrics *metrics;     /* per-thread request counters (src/http/metrics.c) */
     char *obs_strings[3];            /* copies of opts.metrics_path, admin_token, admin_path */
-    void *admin;                     /* the operations page (src/plugin/admin.c), or NULL */
+    void *admin;                     /* the operations page (src/app/admin.c), or NULL */
 };
 
 /* Execution pools (src/http/exec.c): started before the server, stopped after it. */
@@ -306,7 +306,7 @@ const dk__mw_impl *dk__app_find_mw(const dk_app *app, const char *name);
 const dk__kind_impl *dk__app_find_kind(const dk_app *app, const char *name);
 
 
-/* The life cycle (src/rpc/services.c): a table of services
+/* The life cycle (src/app/lifecycle.c): a table of services
  * {name, create, start, quiesce, stop, free}, walked forward to create and
  * start, backward to quiesce, stop and free. */
 typedef struct dk__service {
@@ -335,7 +335,7 @@ void dk__lifecycle_fail_at(const char *name);
 size_t dk__lifecycle_index(const char *name);
 const char *dk__lifecycle_name(size_t i);
 /* SIGINT/SIGTERM call dk_app_stop() (opts.install_signals); undone when a
- * start fails (src/rpc/app.c). */
+ * start fails (src/app/app.c). */
 void dk__app_signals_install(dk_app *app);
 void dk__app_signals_undo(dk_app *app);
 /* Plugins' static parts and the route table (no database). */
@@ -344,14 +344,14 @@ int dk__app_prepare(dk_app *app, dk_err *err);
  * "database"/"redis": "ok"|"unreachable" to `checks`. 0 or DK_EUNAVAILABLE. */
 int dk__services_ready(dk_app *app, json_t *checks);
 /* Answers the built-in probes (opts.health_path / ready_path, GET or HEAD);
- * true when `req` was one (src/rpc/probes.c). */
+ * true when `req` was one (src/app/probes.c). */
 bool dk__probe(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res);
 /* Answers GET <admin path> when the operations page is installed; true when
- * `req` was it (src/plugin/admin.c). */
+ * `req` was it (src/app/admin.c). */
 bool dk__admin_page(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res);
 /* Frees the page's state when its plugin never ran (dk_app_free). */
 void dk__admin_free(dk_app *app);
-/* Plugin manager (src/plugin/plugin.c). */
+/* Plugin manager (src/app/plugin.c). */
 int dk__plugins_prepare(dk_app *app, dk_err *err); /* validate deps/order; register errors,
                                                       middleware, kinds (no db) */
 int dk__plugins_start(dk_app *app, dk_err *err);   /* migrations, services, init hooks */

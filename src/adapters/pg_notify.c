@@ -1,15 +1,15 @@
 /* PostgreSQL LISTEN on a dedicated connection, for the job queue: enqueue
- * sends NOTIFY donkey_jobs (src/core/jobs.c, shared mode) and every
+ * sends NOTIFY donkey_jobs (src/services/jobs.c, shared mode) and every
  * instance's listener wakes its workers at once instead of at their next
  * poll. The listener runs on a thread of its own (libpq's connect is
  * blocking; it must never stall the service loop), waits in poll() on the
  * connection's socket and an eventfd used to stop it, and reconnects with
  * backoff (250 ms to 5 s) after losing the server. It also calls `fn` after
  * each (re)connection, since notifications sent meanwhile were lost. */
-#include "pg_notify.h"
+#include "adapters/pg_notify.h"
 
-#include "../db/pq.h"
-#include "../util/internal.h"
+#include "db/pq.h"
+#include "base/internal.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -3,11 +3,11 @@
  * expires entries itself (no sweep); eviction at memory limits is Redis's
  * maxmemory policy. keys() uses SCAN MATCH with the glob translated so that
  * only `*` and `?` are special, as in dk_glob_match(). */
-#include "redis.h"
+#include "adapters/redis.h"
 
 #ifdef DK_HAVE_HIREDIS
 
-#include "../util/internal.h"
+#include "base/internal.h"
 
 #include <inttypes.h>
 #include <stdio.h>

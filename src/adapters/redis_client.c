@@ -1,9 +1,9 @@
 /* The Redis client: URL parsing, a pool of synchronous connections with
  * timeouts for request-path commands, and asynchronous readers on the service
  * loop that reconnect with backoff. See redis.h. */
-#include "redis.h"
+#include "adapters/redis.h"
 
-#include "../util/internal.h"
+#include "base/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +31,7 @@ int dk__redis_ping(dk__redis *r) { return DK_ESTATE; }
 #include <hiredis/adapters/libuv.h>
 #include <openssl/sha.h>
 
-#include "../util/offload.h"
+#include "base/offload.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -381,7 +381,7 @@ static int redis_cmd(dk__redis *r, redisReply **out, int argc, const char **argv
     return DK_EUNAVAILABLE;
 }
 
-/* In a request's fiber the command runs on an I/O thread (src/util/offload.h)
+/* In a request's fiber the command runs on an I/O thread (src/base/offload.h)
  * while the HTTP thread serves other requests. */
 typedef struct cmd_call {
     dk__redis *r;

@@ -4,7 +4,7 @@
  * CLAIM_KEEP_MS, far more than the clock skew between instances. When Redis
  * cannot be reached the claim reports an error and the scheduler runs the
  * task anyway (at least once rather than never; logged). */
-#include "redis.h"
+#include "adapters/redis.h"
 
 #ifdef DK_HAVE_HIREDIS
 

@@ -8,8 +8,8 @@
  * dk_events_deliver_remote(); its own are skipped. Pub/sub is at most once:
  * an instance that is disconnected from Redis misses what is emitted
  * meanwhile (the history still has it). */
-#include "redis.h"
-#include "../util/internal.h"
+#include "adapters/redis.h"
+#include "base/internal.h"
 
 #ifdef DK_HAVE_HIREDIS
 

@@ -5,7 +5,7 @@
  * (fixed window from the first call, every call counted; sliding-window
  * counter, rejected calls not counted) and sets the key to expire when the
  * window no longer matters. */
-#include "redis.h"
+#include "adapters/redis.h"
 
 #ifdef DK_HAVE_HIREDIS
 

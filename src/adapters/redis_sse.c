@@ -14,7 +14,7 @@
  * age. One stream rather than one per channel: one blocking read per
  * instance whatever the number of channels, and one order for channel and
  * global broadcasts. */
-#include "redis.h"
+#include "adapters/redis.h"
 
 #ifdef DK_HAVE_HIREDIS
 

@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "internal.h"
-#include "../util/internal.h"
-#include "../util/offload.h"
-#include "../obs/stats.h"
+#include "db/internal.h"
+#include "base/internal.h"
+#include "base/offload.h"
+#include "base/stats.h"
 
 /* How long a call waits for a free connection before giving up (DK_EBUSY). */
 #define DK_DB_CHECKOUT_TIMEOUT_MS 30000
@@ -30,7 +30,7 @@ struct dk_db {
     int n_waiting; /* callers waiting for a connection (metrics) */
 };
 
-static dk__hist db_hist; /* statement durations, every handle (src/obs) */
+static dk__hist db_hist; /* statement durations, every handle (base/prom.h) */
 
 dk__hist *dk__db_hist(void)
 {
@@ -643,7 +643,7 @@ static int do_transaction(dk_db *db, dk_db_tx_fn fn, void *user)
 }
 
 /* ------------------------------------------------------------------ */
-/* Calls from a request's fiber (src/util/offload.h)                   */
+/* Calls from a request's fiber (src/base/offload.h)                   */
 
 /* In a request handler, each call runs on an I/O thread while the HTTP
  * thread serves other requests. The request's open transactions travel with

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "db/internal.h"
 
 static const char create_table_sql[] =
     "CREATE TABLE IF NOT EXISTS donkey_migrations ("

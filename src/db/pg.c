@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "pq.h"
+#include "db/internal.h"
+#include "db/pq.h"
 
 #define PG_POOL_SIZE 8
 

@@ -1,7 +1,7 @@
 /* libpq, loaded with dlopen() the first time a PostgreSQL URL is opened (see
  * pq.h for why). */
 #define DK__PQ_IMPL
-#include "pq.h"
+#include "db/pq.h"
 
 #include <dlfcn.h>
 #include <pthread.h>

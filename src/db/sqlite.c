@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "db/internal.h"
 
 /* Prepared statements kept per connection, least recently used evicted. */
 #define STMT_CACHE_SIZE 32

@@ -1,6 +1,6 @@
 /* The request log line (opts.access_log): one INFO entry per request when
  * its status is final, sampled deterministically; probes are not logged. */
-#include "../internal.h"
+#include "internal.h"
 #include "donkey/trace.h"
 
 #include <stdio.h>

@@ -2,9 +2,9 @@
  * rendering of failures into a response. Independent of the HTTP library and
  * of routing, so the server, the test harness and fuzzers share them
  * (dk__exchange, src/internal.h). */
-#include "../internal.h"
-#include "../util/offload.h"
-#include "../obs/metrics.h"
+#include "internal.h"
+#include "base/offload.h"
+#include "http/metrics.h"
 #include "donkey/trace.h"
 
 #include <ctype.h>

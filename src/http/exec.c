@@ -1,6 +1,6 @@
-/* The application's execution pools and dk_blocking(); see src/util/offload.h. */
-#include "../internal.h"
-#include "../util/offload.h"
+/* The application's execution pools and dk_blocking(); see src/base/offload.h. */
+#include "internal.h"
+#include "base/offload.h"
 
 int dk_blocking(dk_ctx *ctx, int (*fn)(void *arg), void *arg)
 {

@@ -3,11 +3,11 @@
  * From a request's fiber, a transfer is handed to the application's fetch
  * thread, which drives every transfer of the process's handlers with one
  * curl multi handle (curl_multi_poll, woken by curl_multi_wakeup when a new
- * transfer is queued); the fiber is suspended (src/util/offload.h) and
+ * transfer is queued); the fiber is suspended (src/base/offload.h) and
  * resumed by the fetch thread's wake when its transfer is done. Elsewhere the
  * transfer runs on the calling thread with curl_easy_perform. */
-#include "../internal.h"
-#include "../util/offload.h"
+#include "internal.h"
+#include "base/offload.h"
 #include "donkey/fetch.h"
 
 #include <curl/curl.h>

@@ -1,7 +1,7 @@
 /* The HTTP server: N h2o evloop threads, each with its own SO_REUSEPORT
  * listener, turning h2o requests into dk_request/dk_response and back, plus
  * streaming responses written from any thread. */
-#include "../internal.h"
+#include "internal.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -25,10 +25,10 @@
 #include <h2o/http2.h>
 
 #include "donkey/ratelimit.h"
-#include "../util/offload.h"
-#include "../util/fiber.h"
-#include "../obs/metrics.h"
-#include "../obs/stats.h"
+#include "base/offload.h"
+#include "base/fiber.h"
+#include "http/metrics.h"
+#include "base/stats.h"
 
 
 typedef struct task task;
@@ -775,7 +775,7 @@ static bool over_header_limits(const dk_app *app, const h2o_req_t *hreq)
 
 /* ---- requests on fibers ----
  *
- * Each request runs its middleware and handler on a fiber (src/util/fiber.h)
+ * Each request runs its middleware and handler on a fiber (src/base/fiber.h)
  * of the HTTP thread that received it. When the handler makes a call that
  * waits (exec.h), the fiber is suspended and on_req returns to h2o; the
  * thread goes on serving other connections. When the work is done, a pool

@@ -1,9 +1,9 @@
 /* The RPC dispatcher: route lookup, method policy, the middleware chain and
  * the typed pipeline (JSON parse, input validation, handler, output
  * validation). The request objects it works on are src/http/exchange.c. */
-#include "../internal.h"
-#include "../util/offload.h"
-#include "../obs/metrics.h"
+#include "internal.h"
+#include "base/offload.h"
+#include "http/metrics.h"
 #include "donkey/trace.h"
 
 #include <ctype.h>
@@ -242,8 +242,8 @@ void dk__dispatch(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res)
         path++;
     const dk_route *r = dk__route_table_get(&app->table, path, strlen(path));
     if (r == NULL && app->wire.builtin != NULL && app->wire.builtin(app, ctx, req, res)) {
-        /* answered: /healthz, /readyz (src/rpc/probes.c), /metrics (src/obs/metrics.c),
-         * /_donkey (src/plugin/admin.c) */
+        /* answered: /healthz, /readyz (src/app/probes.c), /metrics (src/http/metrics.c),
+         * /_donkey (src/app/admin.c) */
     } else if (r == NULL) {
         dk_fail(ctx, 404, "Route '%.200s' not found", path);
         dk__render_failure(ctx, res, DK_EHTTP);

@@ -1,6 +1,6 @@
 /* Routers (prefix, sticky middleware, children, mounting) and the route table
  * built once at start-up. */
-#include "../internal.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema_internal.h"
+#include "rpc/schema_internal.h"
 
 /* Bounds for PCRE2 so a pathological pattern cannot stall a request thread. */
 #define MATCH_LIMIT 1000000u

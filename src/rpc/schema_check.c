@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "schema_internal.h"
+#include "rpc/schema_internal.h"
 
 /* A step of the current path, kept on the C stack: building it costs nothing
  * until an issue needs it. `key` NULL means an array index. */

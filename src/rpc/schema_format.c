@@ -3,7 +3,7 @@
 #include <arpa/inet.h>
 #include <string.h>
 
-#include "schema_internal.h"
+#include "rpc/schema_internal.h"
 
 static bool is_alpha(char c)
 {

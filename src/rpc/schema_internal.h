@@ -7,7 +7,7 @@
 #include <pcre2.h>
 
 #include "donkey/schema.h"
-#include "../util/internal.h"
+#include "base/internal.h"
 
 /* Type bits; "integer" is its own bit because it is narrower than "number". */
 enum {

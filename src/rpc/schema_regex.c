@@ -17,8 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../util/internal.h"
-#include "schema_internal.h"
+#include "base/internal.h"
+#include "rpc/schema_internal.h"
 
 #define ECMA_SPACE "\\t\\n\\x0b\\f\\r\\p{Zs}\\x{2028}\\x{2029}\\x{feff}"
 

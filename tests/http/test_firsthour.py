@@ -28,7 +28,7 @@ def run(binary, *args, env=None, timeout=30):
 
 def parser_flags():
     """Every --flag dk_app_options_parse() compares an argument with."""
-    with open(os.path.join(SOURCE, "src", "rpc", "app.c")) as f:
+    with open(os.path.join(SOURCE, "src", "app", "app.c")) as f:
         text = f.read()
     return sorted(set(re.findall(r'strcmp\(a, "(--[a-z0-9-]+)"\)', text)))
 

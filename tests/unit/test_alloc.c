@@ -1,5 +1,5 @@
 /* Allocation failures injected into the schema, router and JSON writer paths
- * (dk__alloc_fail_after, src/util/alloc.c): every allocation in turn fails,
+ * (dk__alloc_fail_after, src/base/alloc.c): every allocation in turn fails,
  * and each run must end with a clean error (or success), never a crash or a
  * leak (run under ASan in CI). In the schema and JSON writer tests jansson
  * allocates through the same wrapper, so its failures are injected too; not
@@ -17,7 +17,7 @@
 
 #include "donkey/app.h"
 #include "donkey/schema.h"
-#include "util/internal.h"
+#include "base/internal.h"
 
 /* Runs `op` with the Nth allocation failing, N = 0, 1, ... until a run sees
  * no injected failure; that last run must succeed. Returns how many runs

@@ -1,4 +1,4 @@
-/* Unit tests for the base layer's shared pieces (src/util/internal.h): the
+/* Unit tests for the base layer's shared pieces (src/base/internal.h): the
  * one hash, the one event-pattern matcher (local bus and Redis back end select
  * the same events), the growable buffer. */
 #include <stdarg.h>
@@ -21,7 +21,7 @@
 
 #include "donkey/app.h"
 #include "donkey/events.h"
-#include "util/internal.h"
+#include "base/internal.h"
 
 static void test_hash(void **state)
 {

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "donkey/donkey.h"
-#include "util/fiber.h"
-#include "util/offload.h"
+#include "base/fiber.h"
+#include "base/offload.h"
 
 /* ---- fibers ---- */
 

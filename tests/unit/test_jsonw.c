@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/internal.h"
+#include "base/internal.h"
 
 static void same_as_jansson(const json_t *v)
 {

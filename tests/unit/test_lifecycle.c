@@ -1,4 +1,4 @@
-/* The application's life cycle (src/rpc/services.c): a start that fails at
+/* The application's life cycle (src/app/lifecycle.c): a start that fails at
  * any service leaves nothing running (no thread it started, no job worker, no
  * cron timer), as app.h promises; invalid config_json is reported at start. */
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests for the structured logger (src/core/log.c). */
+/* Unit tests for the structured logger (src/base/log.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
