@@ -112,7 +112,7 @@ static bool all_digits(const char *s)
 
 static void describe_cron(const char *expr, char *out, size_t cap)
 {
-    static const char *const days[] = {"Sunday", "Monday", "Tuesday", "Wednesday",
+    static const char *const days[] = {"Sunday",   "Monday", "Tuesday",  "Wednesday",
                                        "Thursday", "Friday", "Saturday", "Sunday"};
     char f[6][32];
     int n = 0;
@@ -128,22 +128,22 @@ static void describe_cron(const char *expr, char *out, size_t cap)
         p += len;
     }
     if (n == 1 && f[0][0] == '@') {
-        snprintf(out, cap, "%s", strcmp(f[0], "@hourly") == 0    ? "every hour"
-                                 : strcmp(f[0], "@daily") == 0   ? "every day at 00:00"
-                                 : strcmp(f[0], "@midnight") == 0 ? "every day at 00:00"
-                                 : strcmp(f[0], "@weekly") == 0  ? "every Sunday at 00:00"
-                                 : strcmp(f[0], "@monthly") == 0 ? "on day 1 of every month at 00:00"
-                                 : strcmp(f[0], "@yearly") == 0 ||
-                                         strcmp(f[0], "@annually") == 0
-                                     ? "every 1 January at 00:00"
-                                     : expr);
+        snprintf(out, cap, "%s",
+                 strcmp(f[0], "@hourly") == 0     ? "every hour"
+                 : strcmp(f[0], "@daily") == 0    ? "every day at 00:00"
+                 : strcmp(f[0], "@midnight") == 0 ? "every day at 00:00"
+                 : strcmp(f[0], "@weekly") == 0   ? "every Sunday at 00:00"
+                 : strcmp(f[0], "@monthly") == 0  ? "on day 1 of every month at 00:00"
+                 : strcmp(f[0], "@yearly") == 0 || strcmp(f[0], "@annually") == 0
+                     ? "every 1 January at 00:00"
+                     : expr);
         return;
     }
     if (n != 5 && n != 6) {
         snprintf(out, cap, "%s", expr);
         return;
     }
-    char (*c)[32] = n == 6 ? f + 1 : f; /* minute hour dom month dow */
+    char(*c)[32] = n == 6 ? f + 1 : f; /* minute hour dom month dow */
     const char *sec = n == 6 ? f[0] : NULL;
     bool rest_any = strcmp(c[2], "*") == 0 && strcmp(c[3], "*") == 0 && strcmp(c[4], "*") == 0;
     if (sec != NULL && strcmp(c[0], "*") == 0 && strcmp(c[1], "*") == 0 && rest_any) {
@@ -202,7 +202,8 @@ static void decorate_routes(admin *a, json_t *routes, int64_t now)
 {
     size_t i;
     json_t *r;
-    json_array_foreach(routes, i, r) {
+    json_array_foreach(routes, i, r)
+    {
         uint64_t c[DK__HIST_N + 1];
         json_t *b = json_object_get(r, "buckets");
         for (int k = 0; k <= DK__HIST_N; k++)
@@ -250,7 +251,8 @@ static void sample(admin *a, json_t *routes, int64_t now)
     size_t slot = a->next;
     size_t i;
     json_t *r;
-    json_array_foreach(routes, i, r) {
+    json_array_foreach(routes, i, r)
+    {
         if (i >= a->nroutes)
             break;
         a->samples[slot * a->nroutes + i] =
@@ -270,7 +272,8 @@ static json_t *cron_json(dk_cron *cron)
     size_t i;
     json_t *t;
     int64_t now = dk_wall_ms();
-    json_array_foreach(tasks, i, t) {
+    json_array_foreach(tasks, i, t)
+    {
         const char *expr = json_string_value(json_object_get(t, "expression"));
         const char *tz = json_string_value(json_object_get(t, "timezone"));
         char words[160];
@@ -324,13 +327,14 @@ static json_t *snapshot(admin *a)
     json_t *limits = json_array();
     size_t i;
     json_t *r;
-    json_array_foreach(routes, i, r) {
+    json_array_foreach(routes, i, r)
+    {
         (void)i;
         json_int_t blocked = json_integer_value(json_object_get(r, "rateLimited"));
         if (blocked > 0)
-            json_array_append_new(limits, json_pack("{s:O, s:I}", "route",
-                                                    json_object_get(r, "route"), "blocked",
-                                                    blocked));
+            json_array_append_new(
+                limits,
+                json_pack("{s:O, s:I}", "route", json_object_get(r, "route"), "blocked", blocked));
     }
     char ts[32];
     return json_pack(
@@ -340,11 +344,11 @@ static json_t *snapshot(admin *a)
         dk__metrics_http_json(app), "routes", routes, "jobs", jobs, "cron", cron_json(c->cron),
         "sse", c->sse != NULL ? dk__sse_stats(c->sse) : json_object(), "cache", "hits",
         (json_int_t)cs.hits, "misses", (json_int_t)cs.misses, "size", (json_int_t)cs.size,
-        "evictions", (json_int_t)cs.evictions, "sets", (json_int_t)cs.sets, "ratelimit",
-        "keys", (json_int_t)(c->ratelimit != NULL ? dk_ratelimit_size(c->ratelimit) : 0),
-        "routes", limits, "db", "size", db.size, "open", db.open, "inUse", db.in_use,
-        "waiting", db.waiting, "queries", (json_int_t)queries, "p50",
-        dk__hist_quantile(qc, 0.5), "p99", dk__hist_quantile(qc, 0.99));
+        "evictions", (json_int_t)cs.evictions, "sets", (json_int_t)cs.sets, "ratelimit", "keys",
+        (json_int_t)(c->ratelimit != NULL ? dk_ratelimit_size(c->ratelimit) : 0), "routes", limits,
+        "db", "size", db.size, "open", db.open, "inUse", db.in_use, "waiting", db.waiting,
+        "queries", (json_int_t)queries, "p50", dk__hist_quantile(qc, 0.5), "p99",
+        dk__hist_quantile(qc, 0.99));
 }
 
 /* ---- the service-loop timer: samples and the live stream ---- */
@@ -395,10 +399,7 @@ static void timer_start(void *arg)
     uv_timer_start(a->timer, on_tick, 0, a->interval);
 }
 
-static void timer_closed(uv_handle_t *h)
-{
-    free(h);
-}
+static void timer_closed(uv_handle_t *h) { free(h); }
 
 static void timer_stop(void *arg)
 {
@@ -473,14 +474,15 @@ static int r_jobs_get(dk_ctx *ctx, const json_t *in, json_t **out, void *user)
         dk_events_history(a->app->core.events, "job.*", DK_EVENTS_LIMIT_DEFAULT, &all) == 0) {
         size_t i;
         json_t *e;
-        json_array_foreach(all, i, e) {
+        json_array_foreach(all, i, e)
+        {
             const char *name = json_string_value(json_object_get(e, "event"));
             json_t *d = json_object_get(e, "data");
             if (name == NULL || (strcmp(name, "job.completed") && strcmp(name, "job.failed")) ||
                 json_integer_value(json_object_get(d, "jobId")) != id)
                 continue;
-            json_t *h = json_pack("{s:s, s:O}", "event", name + 4, "at",
-                                  json_object_get(e, "timestamp"));
+            json_t *h =
+                json_pack("{s:s, s:O}", "event", name + 4, "at", json_object_get(e, "timestamp"));
             if (json_object_get(d, "error"))
                 json_object_set(h, "error", json_object_get(d, "error"));
             if (json_object_get(d, "attempts"))
@@ -684,10 +686,12 @@ static const dk_plugin admin_plugin = {
 };
 
 #define OBJ "{\"type\":\"object\"}"
-#define ID_IN "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"integer\",\"minimum\":1}}," \
-              "\"required\":[\"id\"],\"additionalProperties\":false}"
-#define OK_OUT "{\"type\":\"object\",\"properties\":{\"ok\":{\"type\":\"boolean\"}}," \
-               "\"required\":[\"ok\"]}"
+#define ID_IN                                                                                      \
+    "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"integer\",\"minimum\":1}},"           \
+    "\"required\":[\"id\"],\"additionalProperties\":false}"
+#define OK_OUT                                                                                     \
+    "{\"type\":\"object\",\"properties\":{\"ok\":{\"type\":\"boolean\"}},"                         \
+    "\"required\":[\"ok\"]}"
 
 int dk_app_use_admin(dk_app *app, const dk_admin_options *o)
 {

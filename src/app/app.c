@@ -80,7 +80,6 @@ static int parse_size(const char *s, long long *out)
     return 0;
 }
 
-
 /* ---- --help: one line per standard flag ----
  * Adding a flag to dk_app_options_parse() means adding its row here: the flag,
  * its argument, the environment variable that sets it ("" none; DONKEY_* ones
@@ -184,12 +183,8 @@ static void help_default(const dk_app_options *o, const help_row *r, char *buf, 
 {
     const char *base = (const char *)o + r->off;
     switch (r->kind) {
-    case H_TEXT:
-        snprintf(buf, len, "%s", r->def);
-        break;
-    case H_INT:
-        snprintf(buf, len, "%d", *(const int *)base);
-        break;
+    case H_TEXT: snprintf(buf, len, "%s", r->def); break;
+    case H_INT: snprintf(buf, len, "%d", *(const int *)base); break;
     case H_STR: {
         const char *v = *(const char *const *)base;
         snprintf(buf, len, "%s", v && *v ? v : "none");
@@ -213,12 +208,8 @@ static void help_default(const dk_app_options *o, const help_row *r, char *buf, 
             snprintf(buf, len, "%llums", (unsigned long long)v);
         break;
     }
-    case H_BOOL:
-        snprintf(buf, len, "%s", *(const bool *)base ? "on" : "off");
-        break;
-    case H_LEVEL:
-        snprintf(buf, len, "%s", dk_log_level_name(*(const dk_log_level *)base));
-        break;
+    case H_BOOL: snprintf(buf, len, "%s", *(const bool *)base ? "on" : "off"); break;
+    case H_LEVEL: snprintf(buf, len, "%s", dk_log_level_name(*(const dk_log_level *)base)); break;
     case H_FORMAT:
         snprintf(buf, len, "%s", *(const dk_log_format *)base == DK_LOG_JSON ? "json" : "pretty");
         break;
@@ -320,11 +311,11 @@ static int parse_args(dk_app_options *o, char **args, int nargs, int *out, int *
         *at = i;
         const char *a = args[i];
         const char *v = i + 1 < nargs ? args[i + 1] : NULL;
-#define NEED_VALUE()                                                             \
-    do {                                                                         \
-        if (v == NULL)                                                           \
-            return dk_err_set(err, DK_EINVAL, "option %s needs a value", a);     \
-        i++;                                                                     \
+#define NEED_VALUE()                                                                               \
+    do {                                                                                           \
+        if (v == NULL)                                                                             \
+            return dk_err_set(err, DK_EINVAL, "option %s needs a value", a);                       \
+        i++;                                                                                       \
     } while (0)
         if (strcmp(a, "--port") == 0) {
             NEED_VALUE();
@@ -353,8 +344,8 @@ static int parse_args(dk_app_options *o, char **args, int nargs, int *out, int *
         } else if (strcmp(a, "--client-ip-header") == 0) {
             NEED_VALUE();
             if (*v == '\0' || strcspn(v, ":\r\n \t") != strlen(v))
-                return dk_err_set(err, DK_EINVAL, "--client-ip-header needs a header name, got '%s'",
-                                  v);
+                return dk_err_set(err, DK_EINVAL,
+                                  "--client-ip-header needs a header name, got '%s'", v);
             o->client_ip_header = v;
         } else if (strcmp(a, "--log-level") == 0) {
             NEED_VALUE();
@@ -441,8 +432,7 @@ static int parse_args(dk_app_options *o, char **args, int nargs, int *out, int *
                 o->idle_timeout_ms = ms;
             else
                 o->shutdown_grace_ms = ms;
-        } else if (strcmp(a, "--max-sse-clients") == 0 ||
-                   strcmp(a, "--max-sse-per-channel") == 0) {
+        } else if (strcmp(a, "--max-sse-clients") == 0 || strcmp(a, "--max-sse-per-channel") == 0) {
             /* The SSE service reads its limits from the environment. */
             NEED_VALUE();
             int n;
@@ -666,8 +656,8 @@ dk_app *dk_app_new(const dk_app_options *opts)
         return NULL;
     }
     /* Typed routes refuse non-JSON bodies with it (docs/routing.md). */
-    if (dk_errors_register(app->core.errors, "UnsupportedMediaType", 415,
-                           "UNSUPPORTED_MEDIA_TYPE", "Unsupported Media Type") < 0) {
+    if (dk_errors_register(app->core.errors, "UnsupportedMediaType", 415, "UNSUPPORTED_MEDIA_TYPE",
+                           "Unsupported Media Type") < 0) {
         dk_app_free(app);
         return NULL;
     }
@@ -823,8 +813,7 @@ int dk_app_start(dk_app *app, dk_err *err)
     char line[160];
     bool v6 = strchr(app->host, ':') != NULL; /* an IPv6 literal goes in brackets */
     snprintf(line, sizeof(line), "Server running at %s://%s%s%s:%d",
-             app->tls_cert ? "https" : "http", v6 ? "[" : "", app->host, v6 ? "]" : "",
-             app->port);
+             app->tls_cert ? "https" : "http", v6 ? "[" : "", app->host, v6 ? "]" : "", app->port);
     dk_log(app->core.logger, DK_LOG_INFO, line, NULL);
     return 0;
 }

@@ -139,8 +139,8 @@ int dk_harness_request(dk_harness *h, const char *method, const char *route,
     dk__exchange x;
     dk__exchange_init(&x);
     dk_request *req = &x.req;
-    req->method = dk__arena_strndup(req->arena, method ? method : "POST",
-                                    strlen(method ? method : "POST"));
+    req->method =
+        dk__arena_strndup(req->arena, method ? method : "POST", strlen(method ? method : "POST"));
     const char *path = route[0] == '/' ? route + 1 : route;
     const char *q = strchr(path, '?');
     size_t plen = q ? (size_t)(q - path) : strlen(path);

@@ -57,10 +57,10 @@ struct dk__services {
     dk__redis *redis;            /* NULL: in-memory services */
     dk_events_backend events_be; /* copies, to start their readers */
     dk_sse_backend sse_be;
-    bool readers;                /* the Redis readers were started */
-    dk__pg_listener *listener;   /* jobs wake-up on PostgreSQL NOTIFY */
-    bool pg;                     /* the database URL is PostgreSQL */
-    char error[300];             /* configuration problem reported by start */
+    bool readers;              /* the Redis readers were started */
+    dk__pg_listener *listener; /* jobs wake-up on PostgreSQL NOTIFY */
+    bool pg;                   /* the database URL is PostgreSQL */
+    char error[300];           /* configuration problem reported by start */
 };
 
 static uint64_t env_ms(const char *name, uint64_t def)
@@ -97,7 +97,6 @@ static bool is_postgres_url(const char *url)
     return url != NULL &&
            (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0);
 }
-
 
 /* ---- loop ---- */
 
@@ -270,17 +269,17 @@ static int sse_create(dk_app *app, dk_err *err)
     so.heartbeat_ms = env_ms("DK_SSE_HEARTBEAT_MS", so.heartbeat_ms);
     so.send_limit = (size_t)env_num("DK_SSE_SEND_LIMIT", so.send_limit);
     so.max_clients = (size_t)env_num("DK_SSE_MAX_CLIENTS", so.max_clients);
-    so.max_clients_per_channel = (size_t)env_num("DK_SSE_MAX_PER_CHANNEL",
-                                                 so.max_clients_per_channel);
+    so.max_clients_per_channel =
+        (size_t)env_num("DK_SSE_MAX_PER_CHANNEL", so.max_clients_per_channel);
     so.max_per_identity = (size_t)env_num("DK_SSE_MAX_PER_IDENTITY", so.max_per_identity);
     so.replay_max_bytes = (size_t)env_num("DK_SSE_REPLAY_MAX_BYTES", so.replay_max_bytes);
-    so.replay_max_total_bytes = (size_t)env_num("DK_SSE_REPLAY_TOTAL_BYTES",
-                                                so.replay_max_total_bytes);
+    so.replay_max_total_bytes =
+        (size_t)env_num("DK_SSE_REPLAY_TOTAL_BYTES", so.replay_max_total_bytes);
     so.replay_idle_channels = env_num("DK_SSE_REPLAY_IDLE_CHANNELS", 0) != 0;
     if (sv->redis != NULL) {
-        int rc = dk__redis_sse_backend(sv->redis, &c->sse,
-                                       (size_t)env_num("DK_SSE_STREAM_MAX", 10000),
-                                       so.replay_max_age_ms, &sv->sse_be);
+        int rc =
+            dk__redis_sse_backend(sv->redis, &c->sse, (size_t)env_num("DK_SSE_STREAM_MAX", 10000),
+                                  so.replay_max_age_ms, &sv->sse_be);
         if (rc < 0)
             return dk_err_set(err, rc, "sse: %s", dk_strerror(rc));
         so.backend = &sv->sse_be;
@@ -293,10 +292,7 @@ static int sse_create(dk_app *app, dk_err *err)
     return c->sse != NULL ? 0 : dk_err_set(err, DK_ENOMEM, "out of memory");
 }
 
-static void sse_quiesce(dk_app *app, uint64_t deadline_ms)
-{
-    dk_sse_shutdown(app->core.sse);
-}
+static void sse_quiesce(dk_app *app, uint64_t deadline_ms) { dk_sse_shutdown(app->core.sse); }
 
 static void sse_free(dk_app *app)
 {
@@ -330,15 +326,9 @@ static void database_free(dk_app *app)
 
 /* ---- plugins ---- */
 
-static int plugins_start(dk_app *app, dk_err *err)
-{
-    return dk__plugins_start(app, err);
-}
+static int plugins_start(dk_app *app, dk_err *err) { return dk__plugins_start(app, err); }
 
-static void plugins_stop(dk_app *app, uint64_t deadline_ms)
-{
-    dk__plugins_stop(app);
-}
+static void plugins_stop(dk_app *app, uint64_t deadline_ms) { dk__plugins_stop(app); }
 
 /* ---- jobs and cron ---- */
 
@@ -358,10 +348,7 @@ static int jobs_create(dk_app *app, dk_err *err)
     return app->core.jobs != NULL ? 0 : dk_err_set(err, DK_ENOMEM, "out of memory");
 }
 
-static void wake_jobs(void *user)
-{
-    dk_jobs_wake(user);
-}
+static void wake_jobs(void *user) { dk_jobs_wake(user); }
 
 static int jobs_start(dk_app *app, dk_err *err)
 {
@@ -372,8 +359,8 @@ static int jobs_start(dk_app *app, dk_err *err)
         return rc;
     bool pg = strcmp(dk_db_engine(c->db), "postgres") == 0;
     if (pg && sv->pg && sv->listener == NULL) {
-        sv->listener = dk__pg_listen_start(app->db_url, "donkey_jobs", wake_jobs, c->jobs,
-                                           c->logger);
+        sv->listener =
+            dk__pg_listen_start(app->db_url, "donkey_jobs", wake_jobs, c->jobs, c->logger);
         if (sv->listener == NULL) {
             dk_jobs_stop(c->jobs, 0);
             return dk_err_set(err, DK_ENOMEM, "jobs: cannot start the PostgreSQL listener");
@@ -469,12 +456,11 @@ static int housekeeping_start(dk_app *app, dk_err *err)
     dk_loop_call(c->loop, start_timer, sv);
     const char *shared = sv->redis != NULL ? "redis" : "memory";
     bool pg = strcmp(dk_db_engine(c->db), "postgres") == 0;
-    json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "database",
-                          dk_db_engine(c->db), "cache", shared, "events", shared, "rateLimit",
-                          shared, "sse", shared, "cron", shared,
-                          "jobs", pg ? (sv->pg ? "postgres (shared, LISTEN/NOTIFY)" : "postgres")
-                                     : dk_db_engine(c->db),
-                          "instance", sv->instance);
+    json_t *d = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "database", dk_db_engine(c->db), "cache",
+        shared, "events", shared, "rateLimit", shared, "sse", shared, "cron", shared, "jobs",
+        pg ? (sv->pg ? "postgres (shared, LISTEN/NOTIFY)" : "postgres") : dk_db_engine(c->db),
+        "instance", sv->instance);
     if (d != NULL && sv->redis != NULL)
         json_object_set_new(d, "redis", json_string(dk__redis_describe(sv->redis)));
     dk_log(c->logger, DK_LOG_INFO, "Background services started (cron, jobs)", d);
@@ -493,10 +479,7 @@ static int exec_start(dk_app *app, dk_err *err)
     return dk__exec_start(app, err); /* undoes itself on failure */
 }
 
-static void exec_stop(dk_app *app, uint64_t deadline_ms)
-{
-    dk__exec_stop(app);
-}
+static void exec_stop(dk_app *app, uint64_t deadline_ms) { dk__exec_stop(app); }
 
 static int signals_start(dk_app *app, dk_err *err)
 {
@@ -506,10 +489,7 @@ static int signals_start(dk_app *app, dk_err *err)
     return 0;
 }
 
-static void signals_stop(dk_app *app, uint64_t deadline_ms)
-{
-    dk__app_signals_undo(app);
-}
+static void signals_stop(dk_app *app, uint64_t deadline_ms) { dk__app_signals_undo(app); }
 
 static int server_start(dk_app *app, dk_err *err)
 {
@@ -533,10 +513,7 @@ static void server_stop(dk_app *app, uint64_t deadline_ms)
     dk__server_free(app);
 }
 
-static void server_free(dk_app *app)
-{
-    dk__server_free(app);
-}
+static void server_free(dk_app *app) { dk__server_free(app); }
 
 /* ---- the table ---- */
 
@@ -562,10 +539,7 @@ enum { NSERVICES = sizeof(services) / sizeof(services[0]) };
 /* Tests: the start of the entry with this name fails (dk__lifecycle_fail_at). */
 static const char *fail_at;
 
-void dk__lifecycle_fail_at(const char *name)
-{
-    fail_at = name;
-}
+void dk__lifecycle_fail_at(const char *name) { fail_at = name; }
 
 size_t dk__lifecycle_index(const char *name)
 {
@@ -575,10 +549,7 @@ size_t dk__lifecycle_index(const char *name)
     return NSERVICES;
 }
 
-const char *dk__lifecycle_name(size_t i)
-{
-    return i < NSERVICES ? services[i].name : NULL;
-}
+const char *dk__lifecycle_name(size_t i) { return i < NSERVICES ? services[i].name : NULL; }
 
 int dk__lifecycle_create(dk_app *app, dk_err *err)
 {

@@ -57,8 +57,8 @@ int dk_app_add_plugin(dk_app *app, const dk_plugin *plugin, const char *config_j
         json_error_t jerr;
         config = json_loads(config_json, JSON_DECODE_ANY, &jerr);
         if (config == NULL) {
-            snprintf(msg, sizeof(msg), "plugin '%s': invalid configuration JSON: %s",
-                     plugin->name, jerr.text);
+            snprintf(msg, sizeof(msg), "plugin '%s': invalid configuration JSON: %s", plugin->name,
+                     jerr.text);
             record_error(m, msg);
             return DK_EINVAL;
         }
@@ -181,8 +181,10 @@ static int register_parts(dk_app *app, dk_plugin_ctx *p, dk_err *err)
     for (const dk_plugin_error *e = def->errors; e && e->name; e++) {
         int rc = dk_errors_register(app->core.errors, e->name, e->status, e->code, e->message);
         if (rc == DK_EEXIST)
-            return dk_err_set(err, rc, "plugin '%s': custom error '%s' is already registered "
-                              "with a different definition", def->name, e->name);
+            return dk_err_set(err, rc,
+                              "plugin '%s': custom error '%s' is already registered "
+                              "with a different definition",
+                              def->name, e->name);
         if (rc < 0)
             return dk_err_set(err, rc, "plugin '%s': cannot register custom error '%s': %s",
                               def->name, e->name, dk_strerror(rc));
@@ -193,8 +195,10 @@ static int register_parts(dk_app *app, dk_plugin_ctx *p, dk_err *err)
     for (const dk_plugin_middleware *mw = def->middleware; mw && mw->name; mw++) {
         int rc = dk_app_add_middleware(app, mw->name, mw->fn, p);
         if (rc == DK_EEXIST)
-            return dk_err_set(err, rc, "plugin '%s': middleware '%s' is already provided by "
-                              "another plugin", def->name, mw->name);
+            return dk_err_set(err, rc,
+                              "plugin '%s': middleware '%s' is already provided by "
+                              "another plugin",
+                              def->name, mw->name);
         if (rc < 0)
             return dk_err_set(err, rc, "plugin '%s': cannot register middleware '%s': %s",
                               def->name, mw->name, dk_strerror(rc));
@@ -202,8 +206,10 @@ static int register_parts(dk_app *app, dk_plugin_ctx *p, dk_err *err)
     for (const dk_plugin_kind *k = def->kinds; k && k->name; k++) {
         int rc = dk_app_add_kind(app, k->name, k->fn, p);
         if (rc == DK_EEXIST)
-            return dk_err_set(err, rc, "plugin '%s': handler kind '%s' is already provided by "
-                              "another plugin", def->name, k->name);
+            return dk_err_set(err, rc,
+                              "plugin '%s': handler kind '%s' is already provided by "
+                              "another plugin",
+                              def->name, k->name);
         if (rc < 0)
             return dk_err_set(err, rc, "plugin '%s': cannot register handler kind '%s': %s",
                               def->name, k->name, dk_strerror(rc));
@@ -408,10 +414,7 @@ void *dk_app_service(dk_app *app, const char *name)
     return p != NULL && p->created ? p->service : NULL;
 }
 
-void *dk_ctx_service(dk_ctx *ctx, const char *plugin)
-{
-    return dk_app_service(ctx->app, plugin);
-}
+void *dk_ctx_service(dk_ctx *ctx, const char *plugin) { return dk_app_service(ctx->app, plugin); }
 
 const char *dk_plugin_name(const dk_plugin_ctx *pctx) { return pctx->def->name; }
 const json_t *dk_plugin_config(const dk_plugin_ctx *pctx) { return pctx->config; }

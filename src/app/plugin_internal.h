@@ -17,11 +17,11 @@ struct dk_plugin_ctx {
 
 /* app->plugins */
 struct dk__plugins {
-    dk_plugin_ctx **list;  /* registration order */
+    dk_plugin_ctx **list; /* registration order */
     size_t n, cap;
     dk_plugin_ctx **order; /* dependency order, after prepare */
     size_t norder;
-    char *error;           /* first registration error: start-up fails with it */
+    char *error; /* first registration error: start-up fails with it */
     bool prepared, started;
 };
 

@@ -58,7 +58,7 @@ bool dk__probe(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res)
     int rc = dk__services_ready(app, checks);
     bool ok = rc == 0 && !stopping;
     res->status = ok ? 200 : 503;
-    dk_response_set_json(res, json_pack("{s:s, s:o}", "status", ok ? "ok" : "unavailable",
-                                        "checks", checks));
+    dk_response_set_json(
+        res, json_pack("{s:s, s:o}", "status", ok ? "ok" : "unavailable", "checks", checks));
     return true;
 }

@@ -33,25 +33,13 @@ void dk__alloc_fail_after(long n)
     atomic_store(&fail_countdown, n < 0 ? -1 : n);
 }
 
-long dk__alloc_failures(void)
-{
-    return atomic_load(&failures);
-}
+long dk__alloc_failures(void) { return atomic_load(&failures); }
 
-void *dk__malloc(size_t size)
-{
-    return should_fail() ? NULL : malloc(size);
-}
+void *dk__malloc(size_t size) { return should_fail() ? NULL : malloc(size); }
 
-void *dk__calloc(size_t n, size_t size)
-{
-    return should_fail() ? NULL : calloc(n, size);
-}
+void *dk__calloc(size_t n, size_t size) { return should_fail() ? NULL : calloc(n, size); }
 
-void *dk__realloc(void *p, size_t size)
-{
-    return should_fail() ? NULL : realloc(p, size);
-}
+void *dk__realloc(void *p, size_t size) { return should_fail() ? NULL : realloc(p, size); }
 
 char *dk__strdup(const char *s)
 {
@@ -72,7 +60,4 @@ char *dk__strndup(const char *s, size_t len)
     return d;
 }
 
-void dk__free(void *p)
-{
-    free(p);
-}
+void dk__free(void *p) { free(p); }

@@ -27,10 +27,7 @@ int dk__buf_append(dk__buf *b, const void *data, size_t len)
     return 0;
 }
 
-int dk__buf_appends(dk__buf *b, const char *s)
-{
-    return dk__buf_append(b, s, strlen(s));
-}
+int dk__buf_appends(dk__buf *b, const char *s) { return dk__buf_append(b, s, strlen(s)); }
 
 int dk__buf_vappendf(dk__buf *b, const char *fmt, va_list ap)
 {

@@ -44,7 +44,7 @@ struct dk__fiber {
     void (*fn)(void *arg);
     void *arg;
     bool done;
-    char *map;   /* guard page + stack */
+    char *map; /* guard page + stack */
     size_t map_len;
     size_t stack_len;
 #ifdef DK_ASAN
@@ -119,10 +119,7 @@ void dk__fiber_free(dk__fiber *f)
     free(f);
 }
 
-dk__fiber *dk__fiber_current(void)
-{
-    return tl_current;
-}
+dk__fiber *dk__fiber_current(void) { return tl_current; }
 
 /* ---- switching, with the sanitizers told ---- */
 

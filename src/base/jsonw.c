@@ -167,18 +167,12 @@ static int put(dk__buf *b, const json_t *v, int depth)
         }
         return put_char(b, ']');
     }
-    case JSON_STRING:
-        return put_string(b, json_string_value(v), json_string_length(v));
-    case JSON_INTEGER:
-        return put_int(b, json_integer_value(v));
-    case JSON_REAL:
-        return put_real(b, json_real_value(v));
-    case JSON_TRUE:
-        return put_bytes(b, "true", 4);
-    case JSON_FALSE:
-        return put_bytes(b, "false", 5);
-    case JSON_NULL:
-        return put_bytes(b, "null", 4);
+    case JSON_STRING: return put_string(b, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER: return put_int(b, json_integer_value(v));
+    case JSON_REAL: return put_real(b, json_real_value(v));
+    case JSON_TRUE: return put_bytes(b, "true", 4);
+    case JSON_FALSE: return put_bytes(b, "false", 5);
+    case JSON_NULL: return put_bytes(b, "null", 4);
     }
     return -1;
 }

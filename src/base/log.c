@@ -29,10 +29,21 @@ static const char *const level_colors[] = {"\x1b[90m", "\x1b[36m", "\x1b[33m", "
 /* Keys whose values carry credentials in the requests and configs donkey
  * applications usually log (docs/logger.md). Matched case-insensitively. */
 static const char *const default_redact[] = {
-    "password",      "token",         "authorization", "proxy-authorization",
-    "secret",        "client_secret", "api_key",       "apikey",
-    "api-key",       "x-api-key",     "access_token",  "refresh_token",
-    "cookie",        "set-cookie",    NULL,
+    "password",
+    "token",
+    "authorization",
+    "proxy-authorization",
+    "secret",
+    "client_secret",
+    "api_key",
+    "apikey",
+    "api-key",
+    "x-api-key",
+    "access_token",
+    "refresh_token",
+    "cookie",
+    "set-cookie",
+    NULL,
 };
 
 typedef struct log_node {
@@ -80,7 +91,7 @@ typedef struct log_family {
 
 struct dk_logger {
     log_family *fam;
-    int level; /* accessed with __atomic builtins so const getters work */
+    int level;       /* accessed with __atomic builtins so const getters work */
     json_t *context; /* immutable after creation; NULL when empty */
 };
 
@@ -94,10 +105,7 @@ static _Thread_local dispatch_frame *tls_dispatch;
 
 /* ---- levels ---------------------------------------------------------------------------- */
 
-static bool level_ok(int level)
-{
-    return level >= DK_LOG_DEBUG && level <= DK_LOG_ERROR;
-}
+static bool level_ok(int level) { return level >= DK_LOG_DEBUG && level <= DK_LOG_ERROR; }
 
 int dk_log_level_parse(const char *text, dk_log_level *out)
 {
@@ -206,7 +214,8 @@ static json_t *clean_object(json_t *v, clean_opts *o, int depth)
     const char *key;
     size_t i = 0;
 
-    json_object_foreach(v, key, val) {
+    json_object_foreach(v, key, val)
+    {
         json_t *nv = key_redacted(o, key) ? json_string("[REDACTED]") : clean(val, o, depth + 1);
         char *fixed = utf8_valid(key, strlen(key)) ? NULL : utf8_fix(key, strlen(key), NULL);
         if (nv == NULL || (fixed == NULL && !utf8_valid(key, strlen(key))))
@@ -218,7 +227,8 @@ static json_t *clean_object(json_t *v, clean_opts *o, int depth)
             copy = json_object();
             if (copy == NULL)
                 goto fail;
-            json_object_foreach(v, k2, v2) {
+            json_object_foreach(v, k2, v2)
+            {
                 if (j++ == i)
                     break;
                 if (json_object_set(copy, k2, v2) < 0)
@@ -235,7 +245,7 @@ static json_t *clean_object(json_t *v, clean_opts *o, int depth)
         free(fixed);
         i++;
         continue;
-fail:
+    fail:
         json_decref(nv);
         free(fixed);
         json_decref(copy);
@@ -269,7 +279,7 @@ static json_t *clean_array(json_t *v, clean_opts *o, int depth)
             json_decref(nv);
         }
         continue;
-fail_nv:
+    fail_nv:
         json_decref(nv);
         goto fail;
     }
@@ -320,7 +330,8 @@ static int add_fields(json_t *line, const json_t *fields, const char *prefix)
 
     if (!json_is_object(fields))
         return 0;
-    json_object_foreach((json_t *)fields, key, val) {
+    json_object_foreach((json_t *)fields, key, val)
+    {
         int rc;
         if (reserved_key(key)) {
             dk__buf name = {0};
@@ -344,9 +355,10 @@ static int format_json(dk__buf *b, const dk_log_entry *e)
     int rc = line ? 0 : DK_ENOMEM;
 
     dk_iso8601(e->wall_ms, ts, sizeof(ts));
-    if (rc == 0 && (json_object_set_new(line, "timestamp", json_string(ts)) < 0 ||
-                    json_object_set_new(line, "level", json_string(dk_log_level_name(e->level))) < 0 ||
-                    json_object_set_new(line, "message", json_string(e->message)) < 0))
+    if (rc == 0 &&
+        (json_object_set_new(line, "timestamp", json_string(ts)) < 0 ||
+         json_object_set_new(line, "level", json_string(dk_log_level_name(e->level))) < 0 ||
+         json_object_set_new(line, "message", json_string(e->message)) < 0))
         rc = DK_ENOMEM;
     if (rc == 0)
         rc = add_fields(line, e->data, "data.");
@@ -390,7 +402,8 @@ static int put_members(dk__buf *b, const json_t *o, const json_t *over, bool *fi
 {
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)o, k, v) {
+    json_object_foreach((json_t *)o, k, v)
+    {
         json_t *w = over != NULL ? json_object_get(over, k) : NULL;
         if (dk__buf_append(b, *first ? "{" : ",", 1) < 0 ||
             dk__json_write_string(b, k, strlen(k)) < 0 || dk__buf_append(b, ":", 1) < 0 ||
@@ -430,7 +443,8 @@ static int format_pretty(dk__buf *b, const dk_log_entry *e, bool color)
     if (ctx != NULL) {
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)ctx, k, v) {
+        json_object_foreach((json_t *)ctx, k, v)
+        {
             if (data != NULL && json_object_get(data, k) != NULL)
                 continue;
             if (dk__buf_append(b, first ? "{" : ",", 1) < 0 ||
@@ -709,8 +723,7 @@ static void family_release(log_family *f)
     free(f);
 }
 
-static int family_add(log_family *f, dk_log_fn fn, void *user, dk_free_fn user_free,
-                      bool serialise)
+static int family_add(log_family *f, dk_log_fn fn, void *user, dk_free_fn user_free, bool serialise)
 {
     log_node *n = calloc(1, sizeof(*n));
     if (n == NULL)
@@ -781,7 +794,8 @@ dk_logger *dk_logger_new(dk_log_level level, dk_log_format format, FILE *out)
 
 int dk_logger_add_transport(dk_logger *lg, dk_log_fn fn, void *user, dk_free_fn user_free)
 {
-    int rc = (lg == NULL || fn == NULL) ? DK_EINVAL : family_add(lg->fam, fn, user, user_free, true);
+    int rc =
+        (lg == NULL || fn == NULL) ? DK_EINVAL : family_add(lg->fam, fn, user, user_free, true);
     if (rc < 0 && user_free != NULL)
         user_free(user);
     return rc;
@@ -958,8 +972,8 @@ void dk_log(dk_logger *lg, dk_log_level level, const char *message, json_t *data
 
     if (message == NULL)
         message = "";
-    char *fixed = utf8_valid(message, strlen(message)) ? NULL
-                                                       : utf8_fix(message, strlen(message), NULL);
+    char *fixed =
+        utf8_valid(message, strlen(message)) ? NULL : utf8_fix(message, strlen(message), NULL);
     dk_log_entry e = {
         .wall_ms = now,
         .level = level,

@@ -24,15 +24,9 @@ struct dk__pool {
 
 static _Thread_local dk__waiter *tl_waiter;
 
-dk__waiter *dk__waiter_current(void)
-{
-    return tl_waiter;
-}
+dk__waiter *dk__waiter_current(void) { return tl_waiter; }
 
-void dk__waiter_enter(dk__waiter *w)
-{
-    tl_waiter = w;
-}
+void dk__waiter_enter(dk__waiter *w) { tl_waiter = w; }
 
 static void *pool_main(void *arg)
 {
@@ -147,4 +141,3 @@ int dk__offload(int which, int (*fn)(void *arg), void *arg)
     dk__waiter_suspend(w);
     return w->rc;
 }
-

@@ -7,8 +7,8 @@
 #include <time.h>
 
 const uint64_t dk__hist_bounds_us[DK__HIST_N] = {
-    100,    250,    500,    1000,    2500,    5000,    10000,   25000,
-    50000,  100000, 250000, 500000,  1000000, 2500000, 5000000, 10000000,
+    100,   250,    500,    1000,   2500,    5000,    10000,   25000,
+    50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
 };
 
 void dk__hist_add(dk__hist *h, uint64_t us)
@@ -91,8 +91,7 @@ int dk__prom_hist(dk__buf *b, const char *name, const char *labels, const uint64
     }
     if (rc == 0)
         rc = *labels ? dk__buf_appendf(b, "%s_sum{%s} %.6f\n%s_count{%s} %llu\n", name, labels,
-                                       (double)sum_us / 1e6, name, labels,
-                                       (unsigned long long)cum)
+                                       (double)sum_us / 1e6, name, labels, (unsigned long long)cum)
                      : dk__buf_appendf(b, "%s_sum %.6f\n%s_count %llu\n", name,
                                        (double)sum_us / 1e6, name, (unsigned long long)cum);
     return rc;

@@ -81,10 +81,7 @@ static void random_hex(char *out, size_t digits)
     out[digits] = '\0';
 }
 
-void dk__trace_new_span(char out[17])
-{
-    random_hex(out, 16);
-}
+void dk__trace_new_span(char out[17]) { random_hex(out, 16); }
 
 void dk__trace_defer(dk__trace *t, const char *traceparent, const char *state)
 {

@@ -30,8 +30,7 @@ typedef struct dk__trace {
 /* Parses a traceparent value "00-<32 hex>-<16 hex>-<2 hex>" (version 00,
  * lowercase hex, neither id all zeros).
  * Fills trace_id/parent_id/flags; false when invalid. */
-bool dk__traceparent_parse(const char *s, char trace_id[33], char parent_id[17],
-                           uint8_t *flags);
+bool dk__traceparent_parse(const char *s, char trace_id[33], char parent_id[17], uint8_t *flags);
 
 /* Starts the trace of a unit of work: continues `traceparent` (may be NULL or
  * invalid: a new trace, sampled) with a new span id. `state` is kept as given

@@ -18,11 +18,9 @@
 const char *dk_strerror(int err)
 {
     switch (err) {
-    case 0:
-        return "success";
-#define DK_X_(name, value, text) \
-    case value:                  \
-        return text;
+    case 0: return "success";
+#define DK_X_(name, value, text)                                                                   \
+    case value: return text;
         DK_ERRNO_MAP(DK_X_)
 #undef DK_X_
     }
@@ -32,11 +30,9 @@ const char *dk_strerror(int err)
 const char *dk_err_name(int err)
 {
     switch (err) {
-    case 0:
-        return "OK";
-#define DK_X_(name, value, text) \
-    case value:                  \
-        return #name;
+    case 0: return "OK";
+#define DK_X_(name, value, text)                                                                   \
+    case value: return #name;
         DK_ERRNO_MAP(DK_X_)
 #undef DK_X_
     }
@@ -77,8 +73,8 @@ char *dk_iso8601(int64_t wall_ms, char *buf, size_t len)
     gmtime_r(&secs, &tm);
     int year = tm.tm_year + 1900;
     if (len < 25 || year < 0 || year > 9999) {
-        snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", year, tm.tm_mon + 1,
-                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+        snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", year, tm.tm_mon + 1, tm.tm_mday,
+                 tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
         return buf;
     }
     /* By hand: every log line formats a time stamp, and snprintf costs
@@ -169,8 +165,12 @@ int dk_iso8601_parse(const char *text, int64_t *out_ms)
     bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     if (mo == 2 && d == 29 && !leap)
         return DK_EINVAL;
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-                    .tm_hour = h, .tm_min = mi, .tm_sec = s};
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = s};
     time_t t = timegm(&tm);
     *out_ms = ((int64_t)t - (int64_t)offset_min * 60) * 1000 + ms;
     return 0;
@@ -202,8 +202,8 @@ int dk_duration_parse(const char *text, uint64_t *out_ms, dk_err *err)
     else if (strcmp(p, "d") == 0)
         mult = 86400000;
     else
-        return dk_err_set(err, DK_EINVAL,
-                          "duration '%s' has unknown unit (use ms, s, m, h or d)", text);
+        return dk_err_set(err, DK_EINVAL, "duration '%s' has unknown unit (use ms, s, m, h or d)",
+                          text);
     if (v != 0 && mult > UINT64_MAX / v)
         return dk_err_set(err, DK_EINVAL, "duration '%s' is too large", text);
     *out_ms = v * mult;
@@ -294,11 +294,7 @@ bool dk__event_match(const char *pattern, const char *name)
     return pattern == NULL || star_match(pattern, name, false);
 }
 
-void dk__thread_name(const char *name)
-{
-    pthread_setname_np(pthread_self(), name);
-}
-
+void dk__thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
 
 bool dk__strieq_n(const char *a, size_t alen, const char *b)
 {

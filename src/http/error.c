@@ -46,9 +46,8 @@ dk_error *dk_error_new(int status, const char *code, const char *message, json_t
 const char *dk_http_default_message(int status)
 {
     switch (status) {
-#define DK_X_(st, code, name, msg) \
-    case st:                       \
-        return msg;
+#define DK_X_(st, code, name, msg)                                                                 \
+    case st: return msg;
         DK_HTTP_ERRORS(DK_X_)
 #undef DK_X_
     }
@@ -58,9 +57,8 @@ const char *dk_http_default_message(int status)
 const char *dk_http_code(int status)
 {
     switch (status) {
-#define DK_X_(st, code, name, msg) \
-    case st:                       \
-        return #code;
+#define DK_X_(st, code, name, msg)                                                                 \
+    case st: return #code;
         DK_HTTP_ERRORS(DK_X_)
 #undef DK_X_
     }
@@ -109,8 +107,7 @@ dk_error *dk_error_std(int status, const char *message, json_t *details)
         status = 500;
         code = "INTERNAL_SERVER_ERROR";
     }
-    return dk_error_new(status, code, message ? message : dk_http_default_message(status),
-                        details);
+    return dk_error_new(status, code, message ? message : dk_http_default_message(status), details);
 }
 
 void dk_error_free(dk_error *err)
@@ -123,25 +120,13 @@ void dk_error_free(dk_error *err)
     free(err);
 }
 
-int dk_error_status(const dk_error *err)
-{
-    return err->status;
-}
+int dk_error_status(const dk_error *err) { return err->status; }
 
-const char *dk_error_code(const dk_error *err)
-{
-    return err->code;
-}
+const char *dk_error_code(const dk_error *err) { return err->code; }
 
-const char *dk_error_message(const dk_error *err)
-{
-    return err->message;
-}
+const char *dk_error_message(const dk_error *err) { return err->message; }
 
-json_t *dk_error_details(const dk_error *err)
-{
-    return err->details;
-}
+json_t *dk_error_details(const dk_error *err) { return err->details; }
 
 json_t *dk_error_body(const dk_error *err)
 {
@@ -190,10 +175,7 @@ dk_error *dk_error_validation_ex(json_t *issues, bool truncated)
     return dk_error_new(400, "BAD_REQUEST", "Validation Failed", details);
 }
 
-dk_error *dk_error_validation(json_t *issues)
-{
-    return dk_error_validation_ex(issues, false);
-}
+dk_error *dk_error_validation(json_t *issues) { return dk_error_validation_ex(issues, false); }
 
 /* ---- registry ---- */
 
@@ -212,12 +194,13 @@ static const char *const reserved[] = {
 #define DK_X_(st, code, name, msg) #name,
     DK_HTTP_ERRORS(DK_X_)
 #undef DK_X_
-    "register", "custom", "isHttpError", NULL};
+        "register",
+    "custom", "isHttpError", NULL};
 
 static int std_status(const char *name)
 {
-#define DK_X_(st, code, nm, msg) \
-    if (strcmp(name, #nm) == 0)  \
+#define DK_X_(st, code, nm, msg)                                                                   \
+    if (strcmp(name, #nm) == 0)                                                                    \
         return st;
     DK_HTTP_ERRORS(DK_X_)
 #undef DK_X_

@@ -5,7 +5,6 @@
 #include "http/metrics.h"
 #include "base/stats.h"
 
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,10 +47,7 @@ static inline void bump(ctr *c, uint64_t by)
                           memory_order_relaxed);
 }
 
-static inline uint64_t rd(ctr *c)
-{
-    return atomic_load_explicit(c, memory_order_relaxed);
-}
+static inline uint64_t rd(ctr *c) { return atomic_load_explicit(c, memory_order_relaxed); }
 
 int dk__metrics_start(dk_app *app, int nthreads)
 {
@@ -122,8 +118,8 @@ void dk__metrics_request_end(const dk_ctx *ctx, size_t bytes_in, size_t bytes_ou
         return;
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    int64_t us = (int64_t)(t1.tv_sec - ctx->t0.tv_sec) * 1000000 +
-                 (t1.tv_nsec - ctx->t0.tv_nsec) / 1000;
+    int64_t us =
+        (int64_t)(t1.tv_sec - ctx->t0.tv_sec) * 1000000 + (t1.tv_nsec - ctx->t0.tv_nsec) / 1000;
     if (us < 0)
         us = 0;
     route_ctr *r = route_of(s, ctx);
@@ -206,10 +202,10 @@ json_t *dk__metrics_routes_json(dk_app *app)
         for (int c = 0; c < NCLASS; c++)
             total += s.code[c];
         json_array_append_new(
-            arr, json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:I, s:I}", "route",
-                           route_label(app, i), "requests", (json_int_t)total, "errors",
-                           (json_int_t)s.code[4], "clientErrors", (json_int_t)s.code[3],
-                           "inFlight", (json_int_t)(s.started - s.done), "buckets", b, "sumUs",
+            arr, json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:I, s:I}", "route", route_label(app, i),
+                           "requests", (json_int_t)total, "errors", (json_int_t)s.code[4],
+                           "clientErrors", (json_int_t)s.code[3], "inFlight",
+                           (json_int_t)(s.started - s.done), "buckets", b, "sumUs",
                            (json_int_t)s.sum_us, "rateLimited", (json_int_t)s.rl_blocked));
     }
     return arr;

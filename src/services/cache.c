@@ -20,11 +20,11 @@
 /* In-memory backend                                                   */
 
 struct entry {
-    struct entry *hnext;        /* bucket chain */
-    dk__lnode lru;              /* LRU order: head = most recently used */
+    struct entry *hnext; /* bucket chain */
+    dk__lnode lru;       /* LRU order: head = most recently used */
     uint64_t hash;
-    uint64_t expires_at;        /* monotonic ms, NEVER when it does not expire */
-    json_t *value;              /* the cache's own copy */
+    uint64_t expires_at; /* monotonic ms, NEVER when it does not expire */
+    json_t *value;       /* the cache's own copy */
     size_t klen;
     char key[];
 };
@@ -32,7 +32,7 @@ struct entry {
 struct mem {
     pthread_mutex_t lock;
     struct entry **buckets;
-    size_t nbuckets;            /* power of two */
+    size_t nbuckets; /* power of two */
     size_t count;
     size_t max_entries;
     size_t sweep_cursor;
@@ -42,15 +42,9 @@ struct mem {
     void *clock_user;
 };
 
-static uint64_t mem_now(struct mem *m)
-{
-    return m->clock ? m->clock(m->clock_user) : dk_now_ms();
-}
+static uint64_t mem_now(struct mem *m) { return m->clock ? m->clock(m->clock_user) : dk_now_ms(); }
 
-static bool is_expired(const struct entry *e, uint64_t now)
-{
-    return now > e->expires_at;
-}
+static bool is_expired(const struct entry *e, uint64_t now) { return now > e->expires_at; }
 
 static uint64_t expiry_for(uint64_t now, int64_t ttl_ms)
 {
@@ -74,10 +68,7 @@ static struct entry **find_slot(struct mem *m, const char *key, size_t klen, uin
 
 #define ENTRY_OF(node) DK__CONTAINER_OF(node, struct entry, lru)
 
-static void lru_unlink(struct mem *m, struct entry *e)
-{
-    dk__list_unlink(&m->lru, &e->lru);
-}
+static void lru_unlink(struct mem *m, struct entry *e) { dk__list_unlink(&m->lru, &e->lru); }
 
 static void lru_push_front(struct mem *m, struct entry *e)
 {
@@ -380,10 +371,10 @@ struct flight {
     char *key;
     pthread_t owner;
     pthread_cond_t cond;
-    int refs;       /* the computing thread plus the waiters; guarded by cache->lock */
+    int refs; /* the computing thread plus the waiters; guarded by cache->lock */
     bool done;
     int rc;
-    json_t *value;  /* on rc == 0; released with the last reference */
+    json_t *value; /* on rc == 0; released with the last reference */
 };
 
 struct dk_cache {
@@ -586,10 +577,7 @@ int dk_cache_has(dk_cache *cache, const char *key)
     return cache->be.has(cache->be.user, key);
 }
 
-int dk_cache_clear(dk_cache *cache)
-{
-    return cache->be.clear(cache->be.user);
-}
+int dk_cache_clear(dk_cache *cache) { return cache->be.clear(cache->be.user); }
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -699,8 +687,7 @@ static int get_or_set(dk_cache *cache, const char *key, dk_cache_compute_fn fn, 
         return rc;
     }
     f = calloc(1, sizeof(*f));
-    if (f == NULL || (f->key = dk__strdup(key)) == NULL ||
-        pthread_cond_init(&f->cond, NULL) != 0) {
+    if (f == NULL || (f->key = dk__strdup(key)) == NULL || pthread_cond_init(&f->cond, NULL) != 0) {
         pthread_mutex_unlock(&cache->lock);
         if (f)
             free(f->key);

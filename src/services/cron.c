@@ -32,8 +32,8 @@ struct task {
     void *user;
     dk_free_fn user_free;
     bool enabled;
-    bool running;   /* a run is queued or executing */
-    bool removed;   /* unscheduled while running: freed when the run ends */
+    bool running;               /* a run is queued or executing */
+    bool removed;               /* unscheduled while running: freed when the run ends */
     int64_t last_run, next_run; /* epoch ms, -1 = none */
     int64_t last_duration_ms;   /* of the last finished run, -1 = none */
     int last_result;            /* its return value */
@@ -372,10 +372,7 @@ static void stop_cb(void *arg)
         uv_timer_stop(cron->timer);
 }
 
-static void free_handle(uv_handle_t *h)
-{
-    free(h);
-}
+static void free_handle(uv_handle_t *h) { free(h); }
 
 static void close_cb(void *arg)
 {
@@ -519,9 +516,9 @@ void dk_cron_free(dk_cron *cron)
     free(cron);
 }
 
-int dk_cron_schedule(dk_cron *cron, const char *name, const char *expr, dk_cron_fn fn,
-                     void *user, dk_free_fn user_free, const dk_cron_task_options *opts,
-                     char *out_id, dk_err *err)
+int dk_cron_schedule(dk_cron *cron, const char *name, const char *expr, dk_cron_fn fn, void *user,
+                     dk_free_fn user_free, const dk_cron_task_options *opts, char *out_id,
+                     dk_err *err)
 {
     dk_cron_task_options o;
     if (opts)
@@ -710,14 +707,13 @@ static json_t *time_json(int64_t ms)
 static json_t *task_json(const struct task *t)
 {
     bool done = t->last_duration_ms >= 0;
-    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:I, s:I, s:I, s:o, s:o}", "id",
-                     t->id, "name", t->name, "expression", t->expr_text, "timezone", t->tz,
-                     "enabled", t->enabled, "running", t->running, "lastRun",
-                     time_json(t->last_run), "nextRun", time_json(t->next_run), "runs",
-                     (json_int_t)t->runs, "failures", (json_int_t)t->failures, "skipped",
-                     (json_int_t)t->skipped, "lastDurationMs",
-                     done ? json_integer(t->last_duration_ms) : json_null(), "lastResult",
-                     done ? json_integer(t->last_result) : json_null());
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:I, s:I, s:I, s:o, s:o}", "id", t->id, "name",
+        t->name, "expression", t->expr_text, "timezone", t->tz, "enabled", t->enabled, "running",
+        t->running, "lastRun", time_json(t->last_run), "nextRun", time_json(t->next_run), "runs",
+        (json_int_t)t->runs, "failures", (json_int_t)t->failures, "skipped", (json_int_t)t->skipped,
+        "lastDurationMs", done ? json_integer(t->last_duration_ms) : json_null(), "lastResult",
+        done ? json_integer(t->last_result) : json_null());
 }
 
 json_t *dk_cron_list(dk_cron *cron)

@@ -31,7 +31,7 @@ static const struct {
     const char *name;
     int lo, hi;
 } fields[] = {
-    {"second", 0, 59},      {"minute", 0, 59}, {"hour", 0, 23},
+    {"second", 0, 59},       {"minute", 0, 59}, {"hour", 0, 23},
     {"day-of-month", 1, 31}, {"month", 1, 12},  {"day-of-week", 0, 7},
 };
 
@@ -155,8 +155,8 @@ int dk_cron_expr_parse(const char *text, unsigned flags, dk_cron_expr **out, dk_
         if (!*p)
             break;
         if (n == 7)
-            return dk_err_set(err, DK_EINVAL,
-                              "cron '%s': expected 5 or 6 fields, got more than 6", text);
+            return dk_err_set(err, DK_EINVAL, "cron '%s': expected 5 or 6 fields, got more than 6",
+                              text);
         start[n] = p;
         while (*p && !isspace((unsigned char)*p))
             p++;
@@ -179,9 +179,15 @@ int dk_cron_expr_parse(const char *text, unsigned flags, dk_cron_expr **out, dk_
         case F_SEC: e.sec = bits; break;
         case F_MIN: e.min = bits; break;
         case F_HOUR: e.hour = (uint32_t)bits; break;
-        case F_DOM: e.dom = (uint32_t)bits; e.dom_star = star; break;
+        case F_DOM:
+            e.dom = (uint32_t)bits;
+            e.dom_star = star;
+            break;
         case F_MON: e.mon = (uint16_t)bits; break;
-        default: e.dow = (uint8_t)bits; e.dow_star = star; break;
+        default:
+            e.dow = (uint8_t)bits;
+            e.dow_star = star;
+            break;
         }
     }
     e.and_days = (flags & DK_CRON_DOM_AND_DOW) != 0;
@@ -203,10 +209,7 @@ int dk_cron_expr_parse(const char *text, unsigned flags, dk_cron_expr **out, dk_
     return 0;
 }
 
-void dk_cron_expr_free(dk_cron_expr *e)
-{
-    free(e);
-}
+void dk_cron_expr_free(dk_cron_expr *e) { free(e); }
 
 /* ------------------------------------------------------------------ */
 /* Civil calendar arithmetic (proleptic Gregorian, no time zone)        */
@@ -221,15 +224,9 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-static bool is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
+static bool is_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
-static int days_in(int64_t y, int m)
-{
-    return m == 2 ? (is_leap(y) ? 29 : 28) : max_days[m];
-}
+static int days_in(int64_t y, int m) { return m == 2 ? (is_leap(y) ? 29 : 28) : max_days[m]; }
 
 struct civil {
     int64_t y;
@@ -480,8 +477,7 @@ int dk_cron_expr_next(const dk_cron_expr *e, const char *tz, int64_t after_ms, i
         pthread_mutex_unlock(&tz_lock);
     }
     if (rc < 0)
-        return dk_err_set(err, rc, "cron expression never fires within %d years",
-                          SEARCH_YEARS);
+        return dk_err_set(err, rc, "cron expression never fires within %d years", SEARCH_YEARS);
     if (s > INT64_MAX / 1000)
         return dk_err_set(err, DK_ENOTFOUND, "cron expression never fires before the year 10000");
     *out_ms = s * 1000;

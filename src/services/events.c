@@ -21,21 +21,21 @@
 struct group;
 
 struct sub {
-    dk__lnode node;          /* first: within the group, in subscription order */
-    struct group *group;     /* NULL once removed from the registry */
+    dk__lnode node;      /* first: within the group, in subscription order */
+    struct group *group; /* NULL once removed from the registry */
     int64_t id;
     dk_event_fn fn;
     void *user;
     dk_free_fn user_free;
     bool once, async;
-    atomic_bool cancelled;   /* set by off/free: calls not yet started are skipped */
-    atomic_int refs;         /* registry + each snapshot holding it */
-    char key[];              /* the subscription key, for error reports */
+    atomic_bool cancelled; /* set by off/free: calls not yet started are skipped */
+    atomic_int refs;       /* registry + each snapshot holding it */
+    char key[];            /* the subscription key, for error reports */
 };
 
 struct group {
-    dk__lnode node;            /* first: pattern list, or exact bucket chain */
-    dk__list subs;             /* struct sub, in subscription order */
+    dk__lnode node; /* first: pattern list, or exact bucket chain */
+    dk__list subs;  /* struct sub, in subscription order */
     bool pattern;
     char key[];
 };
@@ -48,7 +48,7 @@ struct record {
 
 struct dk_events {
     pthread_mutex_t lock;
-    atomic_int refs;           /* the owner + each queued async delivery */
+    atomic_int refs; /* the owner + each queued async delivery */
     bool closed;
     dk__list exact[EXACT_BUCKETS]; /* struct group, by bucket_of(key) */
     dk__list patterns;             /* struct group with a `*`, in creation order */
@@ -79,20 +79,11 @@ struct async_task {
 };
 
 /* The node is each struct's first member. */
-static struct sub *sub_of(dk__lnode *n)
-{
-    return (struct sub *)(void *)n;
-}
+static struct sub *sub_of(dk__lnode *n) { return (struct sub *)(void *)n; }
 
-static struct group *group_of(dk__lnode *n)
-{
-    return (struct group *)(void *)n;
-}
+static struct group *group_of(dk__lnode *n) { return (struct group *)(void *)n; }
 
-static size_t bucket_of(const char *key)
-{
-    return (size_t)dk__hash_str(key) & (EXACT_BUCKETS - 1);
-}
+static size_t bucket_of(const char *key) { return (size_t)dk__hash_str(key) & (EXACT_BUCKETS - 1); }
 
 static void events_unref(dk_events *ev)
 {
@@ -449,12 +440,12 @@ static void report_failure(dk_events *ev, const struct sub *s, const char *event
         return;
     char msg[160];
     bool pattern = strchr(key, '*') != NULL;
-    snprintf(msg, sizeof(msg), pattern ? "Pattern handler error for \"%.100s\""
-                                       : "Handler error for \"%.100s\"",
+    snprintf(msg, sizeof(msg),
+             pattern ? "Pattern handler error for \"%.100s\"" : "Handler error for \"%.100s\"",
              pattern ? key : event);
-    json_t *data = json_pack("{s:s, s:s, s:I, s:i, s:s, s:b}", "event", event, "pattern", key,
-                             "subscription", (json_int_t)s->id, "code", rc, "error",
-                             dk_err_name(rc), "async", s->async);
+    json_t *data =
+        json_pack("{s:s, s:s, s:I, s:i, s:s, s:b}", "event", event, "pattern", key, "subscription",
+                  (json_int_t)s->id, "code", rc, "error", dk_err_name(rc), "async", s->async);
     dk_log(ev->logger, DK_LOG_ERROR, msg, data);
 }
 
@@ -517,8 +508,8 @@ static void post_async(dk_events *ev, const char *event, json_t *data, struct sn
     atomic_fetch_add(&ev->async_dropped, subs->n);
     if (ev->logger)
         dk_log(ev->logger, DK_LOG_WARN, "Asynchronous event delivery dropped",
-               json_pack("{s:s, s:s, s:I}", "event", event, "error", dk_err_name(rc),
-                         "handlers", (json_int_t)subs->n));
+               json_pack("{s:s, s:s, s:I}", "event", event, "error", dk_err_name(rc), "handlers",
+                         (json_int_t)subs->n));
     for (size_t i = 0; i < subs->n; i++)
         sub_unref(subs->v[i]);
     free(name);
@@ -688,8 +679,8 @@ int dk_events_history(dk_events *ev, const char *pattern, int64_t limit, json_t 
         const struct record *r = &picked[i - 1];
         char ts[32];
         dk_iso8601(r->wall_ms, ts, sizeof(ts));
-        json_t *rec = json_pack("{s:s, s:O, s:s}", "event", r->event, "data", r->data,
-                                "timestamp", ts);
+        json_t *rec =
+            json_pack("{s:s, s:O, s:s}", "event", r->event, "data", r->data, "timestamp", ts);
         if (rec == NULL || json_array_append_new(arr, rec) != 0)
             rc = DK_ENOMEM;
     }

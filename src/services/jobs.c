@@ -72,13 +72,13 @@ static const char PG_SCHEMA[] =
     "CREATE INDEX IF NOT EXISTS donkey_jobs_lease ON donkey_jobs (lease_until)"
     " WHERE status = 'running';";
 
-#define JOB_COLUMNS                                                                      \
-    "id, name, data, status, attempts, max_attempts, result, error, run_at, created_at," \
+#define JOB_COLUMNS                                                                                \
+    "id, name, data, status, attempts, max_attempts, result, error, run_at, created_at,"           \
     " started_at, completed_at"
 
-#define CLAIM_HEAD                                                                         \
-    "UPDATE donkey_jobs SET status = 'running', attempts = attempts + 1, started_at = ?,"  \
-    " locked_by = ?, lease_until = ? WHERE id IN (SELECT id FROM donkey_jobs"              \
+#define CLAIM_HEAD                                                                                 \
+    "UPDATE donkey_jobs SET status = 'running', attempts = attempts + 1, started_at = ?,"          \
+    " locked_by = ?, lease_until = ? WHERE id IN (SELECT id FROM donkey_jobs"                      \
     " WHERE status IN ('pending', 'scheduled') AND run_at <= ? ORDER BY run_at, id LIMIT ?"
 #define CLAIM_TAIL ") RETURNING id, name, data, attempts, max_attempts, trace"
 
@@ -91,8 +91,8 @@ static const char SQL_TAKE_SQLITE[] =
     "UPDATE donkey_jobs SET status = 'running', attempts = attempts + 1, started_at = ?,"
     " locked_by = ?, lease_until = ? WHERE id = ?";
 
-#define INSERT_SQL                                                                     \
-    "INSERT INTO donkey_jobs (name, data, status, attempts, max_attempts, run_at,"     \
+#define INSERT_SQL                                                                                 \
+    "INSERT INTO donkey_jobs (name, data, status, attempts, max_attempts, run_at,"                 \
     " created_at, trace) VALUES (?, ?, ?, 0, ?, ?, ?, ?)"
 static const char SQL_INSERT_SQLITE[] = INSERT_SQL;
 static const char SQL_INSERT_PG[] = INSERT_SQL " RETURNING id";
@@ -124,9 +124,8 @@ static const char SQL_NEXT_DUE[] =
     "SELECT MIN(run_at) AS t FROM donkey_jobs WHERE status IN ('pending', 'scheduled')";
 static const char SQL_GET[] = "SELECT " JOB_COLUMNS " FROM donkey_jobs WHERE id = ?";
 static const char SQL_STATUS[] = "SELECT status FROM donkey_jobs WHERE id = ?";
-static const char SQL_CANCEL[] =
-    "UPDATE donkey_jobs SET status = 'cancelled', completed_at = ?"
-    " WHERE id = ? AND status IN ('pending', 'scheduled')";
+static const char SQL_CANCEL[] = "UPDATE donkey_jobs SET status = 'cancelled', completed_at = ?"
+                                 " WHERE id = ? AND status IN ('pending', 'scheduled')";
 static const char SQL_RETRY_NOW[] =
     "UPDATE donkey_jobs SET status = 'pending', run_at = ?, completed_at = NULL,"
     " attempts = CASE WHEN status = 'scheduled' THEN attempts ELSE 0 END"
@@ -175,9 +174,9 @@ struct dk_jobs {
     pthread_mutex_t write_lock; /* our SQLite writes, one at a time (no busy sleeps) */
     pthread_mutex_t life_lock;  /* start/stop */
 
-    pthread_mutex_t lock; /* everything below */
-    pthread_cond_t wake;    /* workers wait here for work */
-    pthread_cond_t exited;  /* dk_jobs_stop() waits here */
+    pthread_mutex_t lock;    /* everything below */
+    pthread_cond_t wake;     /* workers wait here for work */
+    pthread_cond_t exited;   /* dk_jobs_stop() waits here */
     pthread_cond_t lease_cv; /* the lease keeper waits here */
     pthread_t lease_thread;
     bool lease_running, lease_stop;
@@ -187,17 +186,17 @@ struct dk_jobs {
     uint64_t gen;
     worker **workers;
     size_t nworkers;
-    int live;  /* workers of the current run still in their loop */
-    int idle;  /* workers waiting on `wake` */
-    int busy;  /* handlers running */
+    int live; /* workers of the current run still in their loop */
+    int idle; /* workers waiting on `wake` */
+    int busy; /* handlers running */
     bool claiming;
     bool dirty;       /* the table may hold due jobs */
     bool refresh_due; /* re-read the earliest run_at */
     bool reap;        /* take back expired leases (shared mode) */
     uint64_t work_gen;
-    int64_t next_due;   /* wall ms of the earliest known future job */
-    uint64_t next_poll; /* monotonic ms */
-    json_t *queue;      /* claimed rows waiting for a worker */
+    int64_t next_due;                     /* wall ms of the earliest known future job */
+    uint64_t next_poll;                   /* monotonic ms */
+    json_t *queue;                        /* claimed rows waiting for a worker */
     struct outcome *outbox, *outbox_tail; /* finished attempts not yet written */
     bool flushing;
     dk__hist run_hist; /* handler run durations */
@@ -303,8 +302,8 @@ static json_t *parse_text(const json_t *text)
 {
     if (!json_is_string(text))
         return json_null();
-    json_t *v = json_loadb(json_string_value(text), json_string_length(text), JSON_DECODE_ANY,
-                           NULL);
+    json_t *v =
+        json_loadb(json_string_value(text), json_string_length(text), JSON_DECODE_ANY, NULL);
     return v != NULL ? v : json_null();
 }
 
@@ -315,9 +314,8 @@ static json_t *row_to_job(const json_t *row)
     return json_pack("{s:O, s:O, s:o, s:O, s:O, s:O, s:o, s:O, s:o, s:o, s:o, s:o}", "id",
                      json_object_get(row, "id"), "name", json_object_get(row, "name"), "data",
                      parse_text(json_object_get(row, "data")), "status",
-                     json_object_get(row, "status"), "attempts",
-                     json_object_get(row, "attempts"), "maxAttempts",
-                     json_object_get(row, "max_attempts"), "result",
+                     json_object_get(row, "status"), "attempts", json_object_get(row, "attempts"),
+                     "maxAttempts", json_object_get(row, "max_attempts"), "result",
                      parse_text(json_object_get(row, "result")), "error",
                      err != NULL ? err : json_null(), "runAt",
                      time_json(json_object_get(row, "run_at")), "createdAt",
@@ -533,10 +531,10 @@ static int ensure_schema(dk_jobs *j, dk_err *err)
 typedef struct outcome {
     struct outcome *next;
     const char *sql;
-    json_t *params;   /* for `sql` */
-    int64_t run_at;   /* retry time to wake up for, or 0 */
-    char *event;      /* "job.<name>.<completed|failed>", or NULL for none */
-    json_t *ev_all;   /* payloads of job.completed/job.failed and of `event` */
+    json_t *params; /* for `sql` */
+    int64_t run_at; /* retry time to wake up for, or 0 */
+    char *event;    /* "job.<name>.<completed|failed>", or NULL for none */
+    json_t *ev_all; /* payloads of job.completed/job.failed and of `event` */
     json_t *ev_named;
     const char *what; /* for the log when the write fails */
     int rc;
@@ -684,8 +682,7 @@ static char *event_name(const char *name, const char *suffix)
 }
 
 /* Returns `oc`, or writes directly when there was no memory for it (no events then). */
-static outcome *or_write(dk_jobs *j, outcome *oc, const char *sql, json_t *params,
-                         const char *what)
+static outcome *or_write(dk_jobs *j, outcome *oc, const char *sql, json_t *params, const char *what)
 {
     if (oc != NULL) {
         json_decref(params);
@@ -698,7 +695,7 @@ static outcome *or_write(dk_jobs *j, outcome *oc, const char *sql, json_t *param
 }
 
 static outcome *record_failure(dk_jobs *j, int64_t id, const char *name, int attempt,
-                           int max_attempts, const char *error, bool final, bool events)
+                               int max_attempts, const char *error, bool final, bool events)
 {
     int64_t now = dk_wall_ms();
     if (!final && attempt < max_attempts) {
@@ -711,8 +708,8 @@ static outcome *record_failure(dk_jobs *j, int64_t id, const char *name, int att
             oc->run_at = run_at;
         return or_write(j, oc, SQL_RETRY, params, "cannot record a failed attempt");
     }
-    json_t *params = json_pack("[s, I, I, s]", error, (json_int_t)now, (json_int_t)id,
-                               j->instance_id);
+    json_t *params =
+        json_pack("[s, I, I, s]", error, (json_int_t)now, (json_int_t)id, j->instance_id);
     outcome *oc = outcome_new(SQL_FAIL, json_incref(params), "cannot record a failed job");
     if (oc != NULL && events) {
         oc->event = event_name(name, "failed");
@@ -725,7 +722,7 @@ static outcome *record_failure(dk_jobs *j, int64_t id, const char *name, int att
 }
 
 static outcome *record_success(dk_jobs *j, int64_t id, const char *name, int attempt,
-                           int max_attempts, json_t *result)
+                               int max_attempts, json_t *result)
 {
     json_t *r = result != NULL ? result : json_null();
     char *text = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -733,14 +730,14 @@ static outcome *record_success(dk_jobs *j, int64_t id, const char *name, int att
         return record_failure(j, id, name, attempt, max_attempts,
                               "cannot serialise the job's result", false, true);
     }
-    json_t *params = json_pack("[s, I, I, s]", text, (json_int_t)dk_wall_ms(), (json_int_t)id,
-                               j->instance_id);
+    json_t *params =
+        json_pack("[s, I, I, s]", text, (json_int_t)dk_wall_ms(), (json_int_t)id, j->instance_id);
     free(text);
     outcome *oc = outcome_new(SQL_COMPLETE, json_incref(params), "cannot record a completed job");
     if (oc != NULL) {
         oc->event = event_name(name, "completed");
-        oc->ev_all = json_pack("{s:I, s:s, s:O}", "jobId", (json_int_t)id, "name", name,
-                               "result", r);
+        oc->ev_all =
+            json_pack("{s:I, s:s, s:O}", "jobId", (json_int_t)id, "name", name, "result", r);
         oc->ev_named = json_pack("{s:I, s:O}", "jobId", (json_int_t)id, "result", r);
     }
     return or_write(j, oc, SQL_COMPLETE, params, "cannot record a completed job");
@@ -770,8 +767,8 @@ static bool run_job(worker *w, const json_t *row, outcome **out)
 
     /* Each attempt parses its own copy, so a handler cannot change the stored data. */
     json_t *data = parse_text(json_object_get(row, "data"));
-    dk_job_ctx jc = {.jobs = j, .id = id, .name = name, .attempt = attempt,
-                     .max_attempts = max_attempts};
+    dk_job_ctx jc = {
+        .jobs = j, .id = id, .name = name, .attempt = attempt, .max_attempts = max_attempts};
     json_t *result = NULL;
     /* The job continues the trace of the request that enqueued it (or starts
      * one): its log lines carry trace_id / span_id. */
@@ -835,7 +832,8 @@ static int claim_in_tx(dk_jobs *j, int slots, json_t **out)
     json_decref(params);
     size_t i;
     json_t *row;
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         if (rc != 0)
             break;
         params = json_pack("[I, s, I, O]", (json_int_t)now, j->instance_id, lease,
@@ -872,9 +870,9 @@ static int64_t read_next_due(dk_jobs *j)
 static void reap_expired(dk_jobs *j)
 {
     int64_t changed = 0;
-    int rc = write_exec(j, SQL_RECOVER_EXPIRED,
-                        json_pack("[s, I]", INTERRUPTED_TEXT, (json_int_t)dk_wall_ms()),
-                        &changed, NULL);
+    int rc =
+        write_exec(j, SQL_RECOVER_EXPIRED,
+                   json_pack("[s, I]", INTERRUPTED_TEXT, (json_int_t)dk_wall_ms()), &changed, NULL);
     if (rc < 0)
         warn(j, "cannot take back expired jobs", rc);
 }
@@ -886,8 +884,8 @@ static void reap_expired(dk_jobs *j)
 static void renew_leases(dk_jobs *j)
 {
     int64_t until = dk_wall_ms() + (int64_t)j->o.lease_ms;
-    int rc = write_exec(j, SQL_RENEW, json_pack("[I, s]", (json_int_t)until, j->instance_id),
-                        NULL, NULL);
+    int rc = write_exec(j, SQL_RENEW, json_pack("[I, s]", (json_int_t)until, j->instance_id), NULL,
+                        NULL);
     if (rc < 0)
         warn(j, "cannot renew job leases", rc);
 }
@@ -1032,10 +1030,11 @@ static void release_rows(dk_jobs *j, json_t *rows)
 {
     size_t i;
     json_t *row;
-    json_array_foreach(rows, i, row) {
-        int rc = write_exec(j, SQL_RELEASE,
-                            json_pack("[O, s]", json_object_get(row, "id"), j->instance_id),
-                            NULL, NULL);
+    json_array_foreach(rows, i, row)
+    {
+        int rc =
+            write_exec(j, SQL_RELEASE,
+                       json_pack("[O, s]", json_object_get(row, "id"), j->instance_id), NULL, NULL);
         if (rc < 0)
             warn(j, "cannot release a claimed job", rc);
     }
@@ -1053,14 +1052,13 @@ int dk_jobs_start(dk_jobs *jobs, dk_err *err)
     if (rc < 0)
         goto out;
     if (jobs->o.shared)
-        rc = write_exec(jobs, SQL_RECOVER_EXPIRED,
-                        json_pack("[s, I]", INTERRUPTED_TEXT, (json_int_t)dk_wall_ms()), NULL,
-                        NULL);
+        rc =
+            write_exec(jobs, SQL_RECOVER_EXPIRED,
+                       json_pack("[s, I]", INTERRUPTED_TEXT, (json_int_t)dk_wall_ms()), NULL, NULL);
     else
         rc = write_exec(jobs, SQL_RECOVER_ALL, json_pack("[s]", INTERRUPTED_TEXT), NULL, NULL);
     if (rc < 0) {
-        dk_err_set(err, rc, "jobs: cannot recover interrupted jobs: %s",
-                   dk_db_errmsg(db_of(jobs)));
+        dk_err_set(err, rc, "jobs: cannot recover interrupted jobs: %s", dk_db_errmsg(db_of(jobs)));
         goto out;
     }
 
@@ -1149,7 +1147,7 @@ int dk_jobs_stop(dk_jobs *jobs, int64_t timeout_ms)
 
     int abandoned = jobs->live;
     int running = jobs->busy; /* the others are idle workers that have not left yet */
-    jobs->gen++; /* workers still running are abandoned from here on */
+    jobs->gen++;              /* workers still running are abandoned from here on */
     worker **ws = jobs->workers;
     size_t n = jobs->nworkers;
     for (size_t i = 0; i < n; i++) {
@@ -1187,8 +1185,8 @@ int dk_jobs_stop(dk_jobs *jobs, int64_t timeout_ms)
     }
     if (running > 0 && logger_of(jobs) != NULL)
         dk_logf(logger_of(jobs), DK_LOG_WARN,
-                "[Jobs] %d job(s) still running after %llu ms were left for recovery",
-                running, (unsigned long long)wait);
+                "[Jobs] %d job(s) still running after %llu ms were left for recovery", running,
+                (unsigned long long)wait);
     pthread_mutex_unlock(&jobs->life_lock);
     return abandoned > 0 ? DK_EBUSY : 0;
 }
@@ -1248,9 +1246,8 @@ static int jobs_enqueue(dk_jobs *jobs, const char *name, const json_t *data,
      * running this call for it), kept so the job's log lines carry it. */
     const dk__trace *tr = dk__trace_current();
     json_t *params = json_pack("[s, s, s, i, I, I, s?]", name, text,
-                               later ? "scheduled" : "pending", max_attempts,
-                               (json_int_t)run_at, (json_int_t)now,
-                               tr != NULL ? tr->trace_id : NULL);
+                               later ? "scheduled" : "pending", max_attempts, (json_int_t)run_at,
+                               (json_int_t)now, tr != NULL ? tr->trace_id : NULL);
     free(text);
     if (params == NULL)
         return DK_ENOMEM;
@@ -1376,8 +1373,8 @@ static int jobs_list(dk_jobs *jobs, const char *name, const char *status, size_t
     char sql[256];
     snprintf(sql, sizeof(sql), "SELECT " JOB_COLUMNS " FROM donkey_jobs%s%s%s ORDER BY id%s%s",
              name || status ? " WHERE " : "", name ? "name = ?" : "",
-             status ? (name ? " AND status = ?" : "status = ?") : "",
-             newest_first ? " DESC" : "", limit ? " LIMIT ?" : "");
+             status ? (name ? " AND status = ?" : "status = ?") : "", newest_first ? " DESC" : "",
+             limit ? " LIMIT ?" : "");
     json_t *params = json_array();
     if (params == NULL)
         return DK_ENOMEM;
@@ -1395,7 +1392,8 @@ static int jobs_list(dk_jobs *jobs, const char *name, const char *status, size_t
     json_t *list = json_array();
     size_t i;
     json_t *row;
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         if (list == NULL || json_array_append_new(list, row_to_job(row)) != 0) {
             json_decref(list);
             json_decref(rows);
@@ -1414,8 +1412,8 @@ static int jobs_purge(dk_jobs *jobs, uint64_t older_than_ms, int64_t *out_delete
         return rc;
     int64_t changed = 0;
     rc = write_exec(jobs, SQL_PURGE,
-                    json_pack("[I]", (json_int_t)(dk_wall_ms() - (int64_t)older_than_ms)),
-                    &changed, NULL);
+                    json_pack("[I]", (json_int_t)(dk_wall_ms() - (int64_t)older_than_ms)), &changed,
+                    NULL);
     if (rc == 0 && out_deleted != NULL)
         *out_deleted = changed;
     return rc;
@@ -1481,27 +1479,20 @@ static int jobs_call_run(void *arg)
 {
     jobs_call *c = arg;
     switch (c->op) {
-    case JC_ENQUEUE:
-        return jobs_enqueue(c->jobs, c->name, c->data, c->opts, c->out_id);
-    case JC_GET:
-        return jobs_get(c->jobs, c->id, c->out);
-    case JC_CANCEL:
-        return jobs_cancel(c->jobs, c->id);
-    case JC_DELETE:
-        return jobs_delete(c->jobs, c->id);
-    case JC_LIST:
-        return jobs_list(c->jobs, c->name, c->status, c->limit, c->newest_first, c->out);
-    case JC_RETRY:
-        return jobs_retry(c->jobs, c->id);
-    default:
-        return jobs_purge(c->jobs, c->older_than_ms, c->out_id);
+    case JC_ENQUEUE: return jobs_enqueue(c->jobs, c->name, c->data, c->opts, c->out_id);
+    case JC_GET: return jobs_get(c->jobs, c->id, c->out);
+    case JC_CANCEL: return jobs_cancel(c->jobs, c->id);
+    case JC_DELETE: return jobs_delete(c->jobs, c->id);
+    case JC_LIST: return jobs_list(c->jobs, c->name, c->status, c->limit, c->newest_first, c->out);
+    case JC_RETRY: return jobs_retry(c->jobs, c->id);
+    default: return jobs_purge(c->jobs, c->older_than_ms, c->out_id);
     }
 }
 
-#define JOBS_CALL(...)                                                                           \
-    do {                                                                                         \
-        jobs_call c_ = {__VA_ARGS__};                                                            \
-        return dk__offload(DK__POOL_IO, jobs_call_run, &c_);                                     \
+#define JOBS_CALL(...)                                                                             \
+    do {                                                                                           \
+        jobs_call c_ = {__VA_ARGS__};                                                              \
+        return dk__offload(DK__POOL_IO, jobs_call_run, &c_);                                       \
     } while (0)
 
 int dk_jobs_enqueue(dk_jobs *jobs, const char *name, const json_t *data,
@@ -1526,19 +1517,15 @@ int dk_jobs_delete(dk_jobs *jobs, int64_t id)
     JOBS_CALL(.op = JC_DELETE, .jobs = jobs, .id = id);
 }
 
-int dk_jobs_retry(dk_jobs *jobs, int64_t id)
-{
-    JOBS_CALL(.op = JC_RETRY, .jobs = jobs, .id = id);
-}
+int dk_jobs_retry(dk_jobs *jobs, int64_t id) { JOBS_CALL(.op = JC_RETRY, .jobs = jobs, .id = id); }
 
 int dk__jobs_list_recent(dk_jobs *jobs, const char *status, size_t limit, json_t **out)
 {
-    JOBS_CALL(.op = JC_LIST, .jobs = jobs, .status = status, .limit = limit,
-              .newest_first = true, .out = out);
+    JOBS_CALL(.op = JC_LIST, .jobs = jobs, .status = status, .limit = limit, .newest_first = true,
+              .out = out);
 }
 
-int dk_jobs_list(dk_jobs *jobs, const char *name, const char *status, size_t limit,
-                 json_t **out)
+int dk_jobs_list(dk_jobs *jobs, const char *name, const char *status, size_t limit, json_t **out)
 {
     JOBS_CALL(.op = JC_LIST, .jobs = jobs, .name = name, .status = status, .limit = limit,
               .out = out);
@@ -1546,8 +1533,7 @@ int dk_jobs_list(dk_jobs *jobs, const char *name, const char *status, size_t lim
 
 int dk_jobs_purge(dk_jobs *jobs, uint64_t older_than_ms, int64_t *out_deleted)
 {
-    JOBS_CALL(.op = JC_PURGE, .jobs = jobs, .older_than_ms = older_than_ms,
-              .out_id = out_deleted);
+    JOBS_CALL(.op = JC_PURGE, .jobs = jobs, .older_than_ms = older_than_ms, .out_id = out_deleted);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1581,13 +1567,13 @@ json_t *dk__jobs_stats(dk_jobs *jobs, bool depth)
     pthread_mutex_lock(&jobs->lock);
     for (size_t i = 0; i < jobs->nhandlers; i++) {
         handler *h = jobs->handlers[i];
-        json_array_append_new(
-            names, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "name", h->name, "enqueued",
-                             (json_int_t)atomic_load(&h->n_enqueued), "started",
-                             (json_int_t)atomic_load(&h->n_started), "completed",
-                             (json_int_t)atomic_load(&h->n_completed), "failed",
-                             (json_int_t)atomic_load(&h->n_failed), "retried",
-                             (json_int_t)atomic_load(&h->n_retried)));
+        json_array_append_new(names,
+                              json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "name", h->name,
+                                        "enqueued", (json_int_t)atomic_load(&h->n_enqueued),
+                                        "started", (json_int_t)atomic_load(&h->n_started),
+                                        "completed", (json_int_t)atomic_load(&h->n_completed),
+                                        "failed", (json_int_t)atomic_load(&h->n_failed), "retried",
+                                        (json_int_t)atomic_load(&h->n_retried)));
     }
     pthread_mutex_unlock(&jobs->lock);
     for (size_t i = 0; i < sizeof(STATUSES) / sizeof(STATUSES[0]); i++)
@@ -1601,7 +1587,8 @@ json_t *dk__jobs_stats(dk_jobs *jobs, bool depth)
         if (qrc == 0) {
             size_t i;
             json_t *row;
-            json_array_foreach(rows, i, row) {
+            json_array_foreach(rows, i, row)
+            {
                 const char *st = json_string_value(json_object_get(row, "status"));
                 if (st != NULL)
                     json_object_set(d, st, json_object_get(row, "n"));
@@ -1614,7 +1601,4 @@ json_t *dk__jobs_stats(dk_jobs *jobs, bool depth)
     return out;
 }
 
-dk__hist *dk__jobs_hist(dk_jobs *jobs)
-{
-    return &jobs->run_hist;
-}
+dk__hist *dk__jobs_hist(dk_jobs *jobs) { return &jobs->run_hist; }

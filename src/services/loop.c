@@ -171,10 +171,7 @@ int dk_loop_call(dk_loop *loop, void (*fn)(void *arg), void *arg)
     return rc;
 }
 
-uv_loop_t *dk_loop_uv(dk_loop *loop)
-{
-    return &loop->uv;
-}
+uv_loop_t *dk_loop_uv(dk_loop *loop) { return &loop->uv; }
 
 bool dk_loop_on_thread(const dk_loop *loop)
 {

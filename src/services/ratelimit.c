@@ -16,14 +16,14 @@
 /* In-memory backend                                                   */
 
 struct window {
-    struct window *hnext;          /* bucket chain */
-    dk__lnode lru;                 /* LRU order: head = most recently used */
+    struct window *hnext; /* bucket chain */
+    dk__lnode lru;        /* LRU order: head = most recently used */
     uint64_t hash;
     dk_ratelimit_algorithm algorithm;
-    uint64_t start;                /* monotonic ms the current window began */
-    uint64_t length;               /* window length fixed by the call that opened it */
-    uint64_t count;                /* calls counted in the current window */
-    uint64_t prev_count;           /* sliding: calls counted in the previous window */
+    uint64_t start;      /* monotonic ms the current window began */
+    uint64_t length;     /* window length fixed by the call that opened it */
+    uint64_t count;      /* calls counted in the current window */
+    uint64_t prev_count; /* sliding: calls counted in the previous window */
     char key[];
 };
 
@@ -45,10 +45,7 @@ static bool window_expired(const struct window *w, uint64_t now)
 
 #define WINDOW_OF(node) DK__CONTAINER_OF(node, struct window, lru)
 
-static void lru_unlink(struct mem *m, struct window *w)
-{
-    dk__list_unlink(&m->lru, &w->lru);
-}
+static void lru_unlink(struct mem *m, struct window *w) { dk__list_unlink(&m->lru, &w->lru); }
 
 static void lru_push_front(struct mem *m, struct window *w)
 {
@@ -312,7 +309,7 @@ static int64_t wall_now(const dk_ratelimit *rl)
 }
 
 dk_ratelimit *dk_ratelimit_new_with_backend(const dk_ratelimit_options *opts,
-                                           const dk_ratelimit_backend *backend)
+                                            const dk_ratelimit_backend *backend)
 {
     dk_ratelimit_options o;
     if (opts)
@@ -394,9 +391,8 @@ static void maybe_sweep(dk_ratelimit *rl, uint64_t now)
         rl->be.sweep(rl->be.user, now);
 }
 
-int dk_ratelimit_check_with(dk_ratelimit *rl, const char *key, uint64_t limit,
-                            uint64_t window_ms, dk_ratelimit_algorithm algorithm,
-                            dk_ratelimit_result *out)
+int dk_ratelimit_check_with(dk_ratelimit *rl, const char *key, uint64_t limit, uint64_t window_ms,
+                            dk_ratelimit_algorithm algorithm, dk_ratelimit_result *out)
 {
     memset(out, 0, sizeof(*out));
     int rc = check_key(rl, key);
@@ -444,10 +440,7 @@ int dk_ratelimit_sweep(dk_ratelimit *rl)
     return rl->be.sweep(rl->be.user, mono_now(rl));
 }
 
-size_t dk_ratelimit_size(dk_ratelimit *rl)
-{
-    return rl->be.size ? rl->be.size(rl->be.user) : 0;
-}
+size_t dk_ratelimit_size(dk_ratelimit *rl) { return rl->be.size ? rl->be.size(rl->be.user) : 0; }
 
 int dk_ratelimit_algorithm_parse(const char *text, dk_ratelimit_algorithm *out)
 {

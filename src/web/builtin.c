@@ -27,7 +27,8 @@ static bool cors_allowed(const json_t *config, const char *origin, bool *any)
         return strcmp(json_string_value(o), origin) == 0;
     size_t i;
     const json_t *e;
-    json_array_foreach(o, i, e) {
+    json_array_foreach(o, i, e)
+    {
         if (json_is_string(e) && strcmp(json_string_value(e), "*") == 0) {
             *any = true;
             return true;
@@ -47,7 +48,8 @@ static const char *cfg_text(dk_ctx *ctx, const json_t *config, const char *key, 
         dk__buf b = {0};
         size_t i;
         const json_t *e;
-        json_array_foreach(v, i, e) {
+        json_array_foreach(v, i, e)
+        {
             if (json_is_string(e))
                 dk__buf_appendf(&b, "%s%s", b.len ? ", " : "", json_string_value(e));
         }
@@ -74,8 +76,7 @@ static int set_allow_origin(dk_response *res, const json_t *config, const char *
 {
     bool credentials = json_is_true(json_object_get(config, "credentials"));
     /* Browsers refuse "*" together with credentials: echo the origin then. */
-    dk_response_set_header(res, "Access-Control-Allow-Origin",
-                           any && !credentials ? "*" : origin);
+    dk_response_set_header(res, "Access-Control-Allow-Origin", any && !credentials ? "*" : origin);
     if (credentials)
         dk_response_set_header(res, "Access-Control-Allow-Credentials", "true");
     return 0;
@@ -142,7 +143,8 @@ const char *dk__cors_config_error(dk_middleware_fn fn, const json_t *config)
         return why;
     size_t i;
     const json_t *e;
-    json_array_foreach(o, i, e) {
+    json_array_foreach(o, i, e)
+    {
         const char *s = json_string_value(e);
         if (s != NULL && (strcmp(s, "*") == 0 || strcmp(s, "null") == 0))
             return why;
@@ -178,8 +180,8 @@ static const struct {
 
 /* Sets each header after the handler ran (so error answers get them too),
  * unless the handler set it or the config turns it off with false. */
-static int security_headers_mw(dk_ctx *ctx, dk_request *req, dk_response *res,
-                               const json_t *config, dk_next *next, void *user)
+static int security_headers_mw(dk_ctx *ctx, dk_request *req, dk_response *res, const json_t *config,
+                               dk_next *next, void *user)
 {
     dk_next_run(next);
     for (size_t i = 0; i < sizeof(security_headers) / sizeof(security_headers[0]); i++) {
@@ -198,8 +200,7 @@ static int security_headers_mw(dk_ctx *ctx, dk_request *req, dk_response *res,
 static const dk_plugin security_headers_plugin = {
     .name = "securityHeaders",
     .version = "1.0.0",
-    .middleware =
-        (const dk_plugin_middleware[]){{"securityHeaders", security_headers_mw}, {0}},
+    .middleware = (const dk_plugin_middleware[]){{"securityHeaders", security_headers_mw}, {0}},
 };
 
 const dk_plugin *dk_plugin_security_headers(void) { return &security_headers_plugin; }
@@ -242,7 +243,8 @@ static bool origin_listed(const json_t *config, const char *origin)
 {
     size_t i;
     const json_t *e;
-    json_array_foreach(json_object_get(config, "origins"), i, e) {
+    json_array_foreach(json_object_get(config, "origins"), i, e)
+    {
         if (json_is_string(e) && strcasecmp(json_string_value(e), origin) == 0)
             return true;
     }
@@ -265,8 +267,8 @@ static int origin_check_mw(dk_ctx *ctx, dk_request *req, dk_response *res, const
                 return dk_fail(ctx, DK_HTTP_FORBIDDEN, "Cross-origin request refused");
         } else {
             const char *site = dk_request_header(req, "sec-fetch-site");
-            if (site != NULL && (strcasecmp(site, "cross-site") == 0 ||
-                                 strcasecmp(site, "same-site") == 0))
+            if (site != NULL &&
+                (strcasecmp(site, "cross-site") == 0 || strcasecmp(site, "same-site") == 0))
                 return dk_fail(ctx, DK_HTTP_FORBIDDEN, "Cross-origin request refused");
         }
     }

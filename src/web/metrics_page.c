@@ -85,9 +85,8 @@ json_t *dk__metrics_process_json(void)
     double up = (double)now.tv_sec + (double)now.tv_nsec / 1e9 - started;
     return json_pack("{s:I, s:i, s:I, s:f, s:f, s:f}", "rssBytes",
                      (json_int_t)(rss > 0 ? rss * page : 0), "openFds", fds, "threads",
-                     (json_int_t)threads, "startTime", started, "uptimeSeconds",
-                     up > 0 ? up : 0.0, "cpuSeconds",
-                     hz > 0 ? (double)(ut + st) / (double)hz : 0.0);
+                     (json_int_t)threads, "startTime", started, "uptimeSeconds", up > 0 ? up : 0.0,
+                     "cpuSeconds", hz > 0 ? (double)(ut + st) / (double)hz : 0.0);
 }
 
 /* ---- exposition ---- */
@@ -141,7 +140,8 @@ static int render_cache(dk_app *app, dk__buf *b)
     CK(dk__prom_head(b, "donkey_cache_evictions_total", "counter",
                      "Entries evicted to stay within the size limit"));
     CK(dk__prom_sample_u(b, "donkey_cache_evictions_total", "", st.evictions));
-    CK(dk__prom_head(b, "donkey_cache_entries", "gauge", "Entries held (expired ones not yet purged included)"));
+    CK(dk__prom_head(b, "donkey_cache_entries", "gauge",
+                     "Entries held (expired ones not yet purged included)"));
     CK(dk__prom_sample_u(b, "donkey_cache_entries", "", st.size));
 out:
     return rc;
@@ -167,7 +167,8 @@ static int render_jobs(dk_app *app, dk__buf *b, dk__buf *l)
         CK(dk__prom_head(b, kinds[k][1], "counter", kinds[k][2]));
         size_t i;
         json_t *n;
-        json_array_foreach(json_object_get(st, "names"), i, n) {
+        json_array_foreach(json_object_get(st, "names"), i, n)
+        {
             CK(dk__metrics_label(l, "name", json_string_value(json_object_get(n, "name"))));
             CK(dk__prom_sample_u(b, kinds[k][1], l->data,
                                  (uint64_t)json_integer_value(json_object_get(n, kinds[k][0]))));
@@ -176,7 +177,8 @@ static int render_jobs(dk_app *app, dk__buf *b, dk__buf *l)
     CK(dk__prom_head(b, "donkey_jobs_queue", "gauge", "Jobs in the table, by state"));
     const char *key;
     json_t *v;
-    json_object_foreach(json_object_get(st, "depth"), key, v) {
+    json_object_foreach(json_object_get(st, "depth"), key, v)
+    {
         CK(dk__metrics_label(l, "state", key));
         CK(dk__prom_sample_u(b, "donkey_jobs_queue", l->data, (uint64_t)json_integer_value(v)));
     }
@@ -218,10 +220,11 @@ static int render_cron(dk_app *app, dk__buf *b, dk__buf *l)
         CK(dk__prom_head(b, rows[k][1], rows[k][2], help[k]));
         size_t i;
         json_t *t;
-        json_array_foreach(tasks, i, t) {
+        json_array_foreach(tasks, i, t)
+        {
             CK(dk__metrics_label(l, "task", json_string_value(json_object_get(t, "name"))));
             json_t *v = json_object_get(t, rows[k][0]);
-            double x = k < 2 ? (double)json_integer_value(v)
+            double x = k < 2    ? (double)json_integer_value(v)
                        : k == 3 ? (double)json_integer_value(v) / 1000.0
                                 : iso_seconds(v);
             CK(dk__prom_sample(b, rows[k][1], l->data, x));
@@ -248,7 +251,8 @@ static int render_sse(dk_app *app, dk__buf *b, dk__buf *l)
     uint64_t other = 0;
     size_t i;
     json_t *c;
-    json_array_foreach(json_object_get(st, "channels"), i, c) {
+    json_array_foreach(json_object_get(st, "channels"), i, c)
+    {
         uint64_t n = (uint64_t)json_integer_value(json_object_get(c, "clients"));
         if (i >= SSE_TOP) {
             other += n;

@@ -15,8 +15,7 @@ struct mw_config {
     const char *prefix; /* NULL: the route name */
 };
 
-static int parse_config(const json_t *config, dk_ratelimit *rl, struct mw_config *c,
-                        dk_err *err)
+static int parse_config(const json_t *config, dk_ratelimit *rl, struct mw_config *c, dk_err *err)
 {
     if (!json_is_object(config))
         return dk_err_set(err, DK_EINVAL, "rateLimit: config must be an object");
@@ -84,8 +83,8 @@ static void set_headers(dk_response *res, const dk_ratelimit_result *r)
     }
 }
 
-int dk_ratelimit_middleware(dk_ctx *ctx, dk_request *req, dk_response *res,
-                            const json_t *config, dk_next *next, void *user)
+int dk_ratelimit_middleware(dk_ctx *ctx, dk_request *req, dk_response *res, const json_t *config,
+                            dk_next *next, void *user)
 {
     (void)req;
     dk_ratelimit *rl = user ? user : dk_ctx_core(ctx)->ratelimit;

@@ -125,8 +125,7 @@ int dk_sse_check_field(const char *text)
     return 0;
 }
 
-int dk_sse_format(const char *id, const char *event, const char *data, size_t len,
-                  dk_buf **out)
+int dk_sse_format(const char *id, const char *event, const char *data, size_t len, dk_buf **out)
 {
     *out = NULL;
     if (dk_sse_check_field(id) < 0 || dk_sse_check_field(event) < 0)
@@ -659,8 +658,8 @@ static void failures_finish(dk_sse *sse, struct failures *f)
         remove_by_n(sse, f->n[i]);
     if (f->overflowed > 0 && sse->o.logger != NULL)
         dk_logf(sse->o.logger, DK_LOG_WARN,
-                "SSE: %zu slow client(s) disconnected (send buffer over %zu bytes)",
-                f->overflowed, sse->o.send_limit);
+                "SSE: %zu slow client(s) disconnected (send buffer over %zu bytes)", f->overflowed,
+                sse->o.send_limit);
     free(f->n);
 }
 
@@ -894,10 +893,7 @@ static void heartbeat_start(void *arg)
     uv_timer_start(&hb->timer, heartbeat_tick, hb->sse->o.heartbeat_ms, hb->sse->o.heartbeat_ms);
 }
 
-static void heartbeat_closed(uv_handle_t *h)
-{
-    free(h->data);
-}
+static void heartbeat_closed(uv_handle_t *h) { free(h->data); }
 
 static void heartbeat_stop(void *arg)
 {
@@ -1082,8 +1078,8 @@ static void collect_ring(const struct ring *r, uint64_t after, struct entry *out
 /* The frames a client resuming after `last` missed on its channels and on the
  * global window, in order. Sets *reset when some of them are gone. Registry
  * lock and send_lock held. */
-static int replay_collect(dk_sse *sse, const struct client *c, const char *last,
-                          struct entry **out, size_t *nout, bool *reset)
+static int replay_collect(dk_sse *sse, const struct client *c, const char *last, struct entry **out,
+                          size_t *nout, bool *reset)
 {
     uint64_t now = dk_now_ms(), after = 0;
     size_t idlen = strlen(last), total = sse->global.n;
@@ -1164,8 +1160,8 @@ int dk_sse_accept_ex(dk_sse *sse, dk_ctx *ctx, dk_request *req, dk_response *res
     if (n > 0 && channels == NULL)
         return DK_EINVAL;
     const char *identity = ao != NULL ? ao->identity : NULL;
-    size_t per_identity = ao != NULL && ao->max_per_identity > 0 ? ao->max_per_identity
-                                                                 : sse->o.max_per_identity;
+    size_t per_identity =
+        ao != NULL && ao->max_per_identity > 0 ? ao->max_per_identity : sse->o.max_per_identity;
     for (size_t i = 0; i < n; i++)
         if (!valid_channel(channels[i]))
             return dk_fail(ctx, DK_HTTP_BAD_REQUEST, "Invalid channel name");
@@ -1430,8 +1426,8 @@ int dk_sse_unsubscribe(dk_sse *sse, const char *client_id, const char *channel)
     int rc = 0;
     pthread_mutex_lock(&sse->lock);
     struct client *c = client_find(sse, client_id);
-    struct channel *ch = valid_channel(channel) ? channel_find(sse, channel, dk__hash_str(channel))
-                                                : NULL;
+    struct channel *ch =
+        valid_channel(channel) ? channel_find(sse, channel, dk__hash_str(channel)) : NULL;
     if (c == NULL) {
         rc = DK_ENOTFOUND;
     } else if (ch != NULL) {
@@ -1508,9 +1504,9 @@ json_t *dk__sse_stats(dk_sse *sse)
     for (size_t i = 0; sse->chtab != NULL && i <= sse->chmask; i++)
         for (struct channel *ch = sse->chtab[i]; ch != NULL; ch = ch->hnext)
             json_array_append_new(chs, json_pack("{s:s, s:I, s:I, s:I}", "name", ch->name,
-                                                 "clients", (json_int_t)ch->nsubs,
-                                                 "windowEvents", (json_int_t)ch->ring.n,
-                                                 "windowBytes", (json_int_t)ch->ring.bytes));
+                                                 "clients", (json_int_t)ch->nsubs, "windowEvents",
+                                                 (json_int_t)ch->ring.n, "windowBytes",
+                                                 (json_int_t)ch->ring.bytes));
     pthread_mutex_unlock(&sse->lock);
     pthread_mutex_lock(&sse->send_lock);
     uint64_t sent = sse->seq;
