@@ -2,6 +2,7 @@
  * built-in in-memory backend (chained hash map + doubly linked LRU list). */
 #include "donkey/cache.h"
 #include "base/internal.h"
+#include "base/htab.h"
 #include "base/list.h"
 #include "base/offload.h"
 
@@ -20,9 +21,8 @@
 /* In-memory backend                                                   */
 
 struct entry {
-    struct entry *hnext; /* bucket chain */
+    dk__hnode node;      /* first: in the table, by key */
     dk__lnode lru;       /* LRU order: head = most recently used */
-    uint64_t hash;
     uint64_t expires_at; /* monotonic ms, NEVER when it does not expire */
     json_t *value;       /* the cache's own copy */
     size_t klen;
@@ -31,9 +31,7 @@ struct entry {
 
 struct mem {
     pthread_mutex_t lock;
-    struct entry **buckets;
-    size_t nbuckets; /* power of two */
-    size_t count;
+    dk__htab tab; /* struct entry by key */
     size_t max_entries;
     size_t sweep_cursor;
     dk__list lru;
@@ -55,12 +53,15 @@ static uint64_t expiry_for(uint64_t now, int64_t ttl_ms)
     return now + (uint64_t)ttl_ms;
 }
 
-static struct entry **find_slot(struct mem *m, const char *key, size_t klen, uint64_t h)
+/* The node is each entry's first member. */
+#define ENT(n) ((struct entry *)(void *)(n))
+
+static dk__hnode **find_slot(struct mem *m, const char *key, size_t klen, uint64_t h)
 {
-    struct entry **pp = &m->buckets[h & (m->nbuckets - 1)];
-    for (; *pp != NULL; pp = &(*pp)->hnext) {
-        struct entry *e = *pp;
-        if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
+    dk__hnode **pp = dk__htab_chain(&m->tab, h);
+    for (; *pp != NULL; pp = &(*pp)->next) {
+        struct entry *e = ENT(*pp);
+        if ((*pp)->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
             return pp;
     }
     return pp;
@@ -82,39 +83,17 @@ static void entry_free(struct entry *e)
 }
 
 /* Removes the entry that *pp points to (a bucket slot). Lock held. */
-static void remove_at(struct mem *m, struct entry **pp)
+static void remove_at(struct mem *m, dk__hnode **pp)
 {
-    struct entry *e = *pp;
-    *pp = e->hnext;
+    struct entry *e = ENT(*pp);
+    dk__htab_unlink(&m->tab, pp);
     lru_unlink(m, e);
-    m->count--;
     entry_free(e);
 }
 
 static void remove_entry(struct mem *m, struct entry *e)
 {
-    remove_at(m, find_slot(m, e->key, e->klen, e->hash));
-}
-
-static void grow(struct mem *m)
-{
-    size_t n = m->nbuckets * 2;
-    struct entry **nb = calloc(n, sizeof(*nb));
-    if (nb == NULL)
-        return; /* longer chains, still correct */
-    for (size_t i = 0; i < m->nbuckets; i++) {
-        struct entry *e = m->buckets[i];
-        while (e) {
-            struct entry *next = e->hnext;
-            e->hnext = nb[e->hash & (n - 1)];
-            nb[e->hash & (n - 1)] = e;
-            e = next;
-        }
-    }
-    free(m->buckets);
-    m->buckets = nb;
-    m->nbuckets = n;
-    m->sweep_cursor = 0;
+    remove_at(m, find_slot(m, e->key, e->klen, e->node.hash));
 }
 
 /* Purges a few expired entries, resuming where the previous call stopped, so
@@ -123,17 +102,17 @@ static void grow(struct mem *m)
 static void sweep_some(struct mem *m, uint64_t now)
 {
     size_t seen = 0;
-    for (size_t b = 0; b < SET_SWEEP_MAX_BUCKETS && b < m->nbuckets; b++) {
+    for (size_t b = 0; b < SET_SWEEP_MAX_BUCKETS && b < dk__htab_nbuckets(&m->tab); b++) {
         size_t i = m->sweep_cursor;
-        m->sweep_cursor = (m->sweep_cursor + 1) & (m->nbuckets - 1);
-        struct entry **pp = &m->buckets[i];
+        m->sweep_cursor = (m->sweep_cursor + 1) & m->tab.mask;
+        dk__hnode **pp = dk__htab_bucket(&m->tab, i);
         while (*pp) {
             seen++;
-            if (is_expired(*pp, now)) {
+            if (is_expired(ENT(*pp), now)) {
                 remove_at(m, pp);
                 m->expired++;
             } else {
-                pp = &(*pp)->hnext;
+                pp = &(*pp)->next;
             }
         }
         if (seen >= SET_SWEEP_BUDGET)
@@ -147,18 +126,18 @@ static int mem_get(void *user, const char *key, json_t **out)
     size_t klen = strlen(key);
     uint64_t h = dk__hash(key, klen);
     pthread_mutex_lock(&m->lock);
-    struct entry **pp = find_slot(m, key, klen, h);
+    dk__hnode **pp = find_slot(m, key, klen, h);
     if (*pp == NULL) {
         pthread_mutex_unlock(&m->lock);
         return DK_ENOTFOUND;
     }
-    if (is_expired(*pp, mem_now(m))) {
+    if (is_expired(ENT(*pp), mem_now(m))) {
         remove_at(m, pp);
         m->expired++;
         pthread_mutex_unlock(&m->lock);
         return DK_ENOTFOUND;
     }
-    struct entry *e = *pp;
+    struct entry *e = ENT(*pp);
     lru_unlink(m, e);
     lru_push_front(m, e);
     /* Copied under the lock: the stored value's reference count is only ever
@@ -181,19 +160,18 @@ static int mem_set(void *user, const char *key, const json_t *value, int64_t ttl
     }
     memcpy(fresh->key, key, klen + 1);
     fresh->klen = klen;
-    fresh->hash = dk__hash(key, klen);
     fresh->value = copy;
-    fresh->hnext = NULL;
     fresh->lru.prev = fresh->lru.next = NULL;
 
     pthread_mutex_lock(&m->lock);
     uint64_t now = mem_now(m);
     fresh->expires_at = expiry_for(now, ttl_ms);
-    struct entry **pp = find_slot(m, key, klen, fresh->hash);
+    uint64_t h = dk__hash(key, klen);
+    dk__hnode **pp = find_slot(m, key, klen, h);
     json_t *old = NULL;
     if (*pp != NULL) {
         /* Overwrite: the size does not grow, so nothing is evicted. */
-        struct entry *e = *pp;
+        struct entry *e = ENT(*pp);
         old = e->value;
         e->value = copy;
         e->expires_at = fresh->expires_at;
@@ -205,17 +183,13 @@ static int mem_set(void *user, const char *key, const json_t *value, int64_t ttl
         return 0;
     }
     sweep_some(m, now);
-    while (m->count >= m->max_entries && m->lru.tail) {
+    while (m->tab.count >= m->max_entries && m->lru.tail) {
         remove_entry(m, ENTRY_OF(m->lru.tail));
         m->evictions++;
     }
-    if (m->count + 1 > m->nbuckets)
-        grow(m);
-    pp = &m->buckets[fresh->hash & (m->nbuckets - 1)];
-    fresh->hnext = *pp;
-    *pp = fresh;
+    if (dk__htab_add(&m->tab, &fresh->node, h))
+        m->sweep_cursor = 0; /* the buckets were doubled */
     lru_push_front(m, fresh);
-    m->count++;
     pthread_mutex_unlock(&m->lock);
     return 0;
 }
@@ -225,7 +199,7 @@ static int mem_del(void *user, const char *key)
     struct mem *m = user;
     size_t klen = strlen(key);
     pthread_mutex_lock(&m->lock);
-    struct entry **pp = find_slot(m, key, klen, dk__hash(key, klen));
+    dk__hnode **pp = find_slot(m, key, klen, dk__hash(key, klen));
     int rc = DK_ENOTFOUND;
     if (*pp != NULL) {
         remove_at(m, pp);
@@ -240,10 +214,10 @@ static int mem_has(void *user, const char *key)
     struct mem *m = user;
     size_t klen = strlen(key);
     pthread_mutex_lock(&m->lock);
-    struct entry **pp = find_slot(m, key, klen, dk__hash(key, klen));
+    dk__hnode **pp = find_slot(m, key, klen, dk__hash(key, klen));
     int rc = 0;
     if (*pp != NULL) {
-        if (is_expired(*pp, mem_now(m))) {
+        if (is_expired(ENT(*pp), mem_now(m))) {
             remove_at(m, pp);
             m->expired++;
         } else {
@@ -259,9 +233,8 @@ static int mem_clear(void *user)
     struct mem *m = user;
     pthread_mutex_lock(&m->lock);
     dk__lnode *n = m->lru.head;
-    memset(m->buckets, 0, m->nbuckets * sizeof(*m->buckets));
+    dk__htab_clear(&m->tab);
     m->lru.head = m->lru.tail = NULL;
-    m->count = 0;
     pthread_mutex_unlock(&m->lock);
     while (n) {
         dk__lnode *next = n->next;
@@ -304,16 +277,16 @@ static int mem_sweep(void *user)
     int removed = 0;
     pthread_mutex_lock(&m->lock);
     uint64_t now = mem_now(m);
-    for (size_t i = 0; i < m->nbuckets; i++) {
-        struct entry **pp = &m->buckets[i];
+    for (size_t i = 0; i < dk__htab_nbuckets(&m->tab); i++) {
+        dk__hnode **pp = dk__htab_bucket(&m->tab, i);
         while (*pp) {
-            if (is_expired(*pp, now)) {
+            if (is_expired(ENT(*pp), now)) {
                 remove_at(m, pp);
                 m->expired++;
                 if (removed < INT32_MAX)
                     removed++;
             } else {
-                pp = &(*pp)->hnext;
+                pp = &(*pp)->next;
             }
         }
     }
@@ -325,7 +298,7 @@ static void mem_stats(void *user, dk_cache_stats *out)
 {
     struct mem *m = user;
     pthread_mutex_lock(&m->lock);
-    out->size = m->count;
+    out->size = m->tab.count;
     out->evictions = m->evictions;
     out->expired = m->expired;
     pthread_mutex_unlock(&m->lock);
@@ -336,7 +309,7 @@ static void mem_destroy(void *user)
     struct mem *m = user;
     mem_clear(m);
     pthread_mutex_destroy(&m->lock);
-    free(m->buckets);
+    dk__htab_free(&m->tab);
     free(m);
 }
 
@@ -345,14 +318,12 @@ static struct mem *mem_new(const dk_cache_options *o)
     struct mem *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return NULL;
-    m->nbuckets = MIN_BUCKETS;
-    m->buckets = calloc(m->nbuckets, sizeof(*m->buckets));
-    if (m->buckets == NULL) {
+    if (dk__htab_init(&m->tab, MIN_BUCKETS) < 0) {
         free(m);
         return NULL;
     }
     if (pthread_mutex_init(&m->lock, NULL) != 0) {
-        free(m->buckets);
+        dk__htab_free(&m->tab);
         free(m);
         return NULL;
     }

@@ -3,6 +3,7 @@
  * the number of keys). */
 #include "donkey/ratelimit.h"
 #include "base/internal.h"
+#include "base/htab.h"
 #include "base/list.h"
 
 #include <pthread.h>
@@ -16,9 +17,8 @@
 /* In-memory backend                                                   */
 
 struct window {
-    struct window *hnext; /* bucket chain */
-    dk__lnode lru;        /* LRU order: head = most recently used */
-    uint64_t hash;
+    dk__hnode node; /* first: in the table, by key */
+    dk__lnode lru;  /* LRU order: head = most recently used */
     dk_ratelimit_algorithm algorithm;
     uint64_t start;      /* monotonic ms the current window began */
     uint64_t length;     /* window length fixed by the call that opened it */
@@ -29,9 +29,7 @@ struct window {
 
 struct mem {
     pthread_mutex_t lock;
-    struct window **buckets;
-    size_t nbuckets; /* power of two */
-    size_t count;
+    dk__htab tab; /* struct window by key */
     size_t max_keys;
     dk__list lru;
 };
@@ -54,58 +52,35 @@ static void lru_push_front(struct mem *m, struct window *w)
 
 static void mem_remove(struct mem *m, struct window *w)
 {
-    struct window **pp = &m->buckets[w->hash & (m->nbuckets - 1)];
-    while (*pp != w)
-        pp = &(*pp)->hnext;
-    *pp = w->hnext;
+    dk__htab_remove(&m->tab, &w->node);
     lru_unlink(m, w);
-    m->count--;
     free(w);
 }
 
 static struct window *mem_find(struct mem *m, const char *key, uint64_t h)
 {
-    for (struct window *w = m->buckets[h & (m->nbuckets - 1)]; w; w = w->hnext)
-        if (w->hash == h && strcmp(w->key, key) == 0)
+    for (dk__hnode *n = *dk__htab_chain(&m->tab, h); n; n = n->next) {
+        struct window *w = (struct window *)n;
+        if (n->hash == h && strcmp(w->key, key) == 0)
             return w;
-    return NULL;
-}
-
-static void mem_grow(struct mem *m)
-{
-    size_t n = m->nbuckets * 2;
-    struct window **b = calloc(n, sizeof(*b));
-    if (b == NULL)
-        return; /* longer chains, still correct */
-    for (size_t i = 0; i < m->nbuckets; i++) {
-        struct window *w = m->buckets[i];
-        while (w) {
-            struct window *next = w->hnext;
-            w->hnext = b[w->hash & (n - 1)];
-            b[w->hash & (n - 1)] = w;
-            w = next;
-        }
     }
-    free(m->buckets);
-    m->buckets = b;
-    m->nbuckets = n;
+    return NULL;
 }
 
 static int sweep_locked(struct mem *m, uint64_t now)
 {
     int removed = 0;
-    for (size_t i = 0; i < m->nbuckets; i++) {
-        struct window **pp = &m->buckets[i];
+    for (size_t i = 0; i < dk__htab_nbuckets(&m->tab); i++) {
+        dk__hnode **pp = dk__htab_bucket(&m->tab, i);
         while (*pp) {
-            struct window *w = *pp;
+            struct window *w = (struct window *)*pp;
             if (window_expired(w, now)) {
-                *pp = w->hnext;
+                dk__htab_unlink(&m->tab, pp);
                 lru_unlink(m, w);
-                m->count--;
                 free(w);
                 removed++;
             } else {
-                pp = &w->hnext;
+                pp = &(*pp)->next;
             }
         }
     }
@@ -184,10 +159,10 @@ static int mem_hit(void *user, const char *key, uint64_t limit, uint64_t window_
         w = NULL;
     }
     if (w == NULL) {
-        if (m->count >= m->max_keys) {
+        if (m->tab.count >= m->max_keys) {
             sweep_locked(m, now);
             /* Still full: evict the least recently used key rather than refuse service. */
-            while (m->count >= m->max_keys && m->lru.tail)
+            while (m->tab.count >= m->max_keys && m->lru.tail)
                 mem_remove(m, WINDOW_OF(m->lru.tail));
         }
         size_t klen = strlen(key);
@@ -198,16 +173,10 @@ static int mem_hit(void *user, const char *key, uint64_t limit, uint64_t window_
         }
         memset(w, 0, sizeof(*w));
         memcpy(w->key, key, klen + 1);
-        w->hash = h;
         w->algorithm = algorithm;
         w->start = now;
         w->length = window_ms;
-        if (m->count >= m->nbuckets)
-            mem_grow(m);
-        size_t b = h & (m->nbuckets - 1);
-        w->hnext = m->buckets[b];
-        m->buckets[b] = w;
-        m->count++;
+        dk__htab_add(&m->tab, &w->node, h);
     } else {
         lru_unlink(m, w);
     }
@@ -244,7 +213,7 @@ static size_t mem_size(void *user)
 {
     struct mem *m = user;
     pthread_mutex_lock(&m->lock);
-    size_t n = m->count;
+    size_t n = m->tab.count;
     pthread_mutex_unlock(&m->lock);
     return n;
 }
@@ -258,7 +227,7 @@ static void mem_destroy(void *user)
         free(WINDOW_OF(n));
         n = next;
     }
-    free(m->buckets);
+    dk__htab_free(&m->tab);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -268,9 +237,7 @@ static struct mem *mem_new(size_t max_keys)
     struct mem *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return NULL;
-    m->nbuckets = MIN_BUCKETS;
-    m->buckets = calloc(m->nbuckets, sizeof(*m->buckets));
-    if (m->buckets == NULL) {
+    if (dk__htab_init(&m->tab, MIN_BUCKETS) < 0) {
         free(m);
         return NULL;
     }

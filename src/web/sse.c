@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "donkey/loop.h"
+#include "base/htab.h"
 #include "base/internal.h"
 #include "base/offload.h"
 #include "base/stats.h"
@@ -42,11 +43,11 @@ struct sub {
 };
 
 struct client {
+    dk__hnode node; /* first: id table (registered clients), hash = n */
     uint64_t n;
     int64_t created_ms;
     dk_sse *sse;
     dk_stream *stream;          /* one reference, released when the client is freed */
-    struct client *hnext;       /* id hash chain (registered clients) */
     struct client *prev, *next; /* every client not yet freed */
     struct member *mem;
     uint16_t nmem, capmem;
@@ -72,9 +73,8 @@ struct ring {
 };
 
 struct channel {
+    dk__hnode node; /* first: channel table, hash = dk__hash_str(name) */
     char *name;
-    uint64_t hash;
-    struct channel *hnext;
     struct sub *subs;
     uint32_t nsubs, capsubs;
     struct ring ring;
@@ -96,10 +96,8 @@ struct dk_sse {
     pthread_mutex_t send_lock;
     pthread_mutex_t lock;
     /* registry, under lock */
-    struct client **ctab;
-    size_t cmask, nclients;
-    struct channel **chtab;
-    size_t chmask, nchannels;
+    dk__htab clients;  /* struct client by n (registered) */
+    dk__htab channels; /* struct channel by name */
     struct client *all;
     struct ring global;
     uint64_t next_client;
@@ -212,9 +210,9 @@ static void ring_prune(struct ring *r, uint64_t now, uint64_t max_age)
 static struct ring *oldest_ring(dk_sse *sse)
 {
     struct ring *best = sse->global.n > 0 ? &sse->global : NULL;
-    for (size_t i = 0; i <= sse->chmask; i++) {
-        for (struct channel *ch = sse->chtab[i]; ch != NULL; ch = ch->hnext) {
-            struct ring *r = &ch->ring;
+    for (size_t i = 0; i < dk__htab_nbuckets(&sse->channels); i++) {
+        for (dk__hnode *n = *dk__htab_bucket(&sse->channels, i); n != NULL; n = n->next) {
+            struct ring *r = &((struct channel *)(void *)n)->ring;
             if (r->n > 0 && (best == NULL || r->e[r->head].seq < best->e[best->head].seq))
                 best = r;
         }
@@ -300,33 +298,16 @@ static bool ring_find(const struct ring *r, const char *id, size_t idlen, uint64
 /* ------------------------------------------------------------------ */
 /* Registry                                                            */
 
+/* The table node is each struct's first member. */
+#define CLIENT(n) ((struct client *)(void *)(n))
+#define CHANNEL(n) ((struct channel *)(void *)(n))
+
 static struct channel *channel_find(dk_sse *sse, const char *name, uint64_t h)
 {
-    for (struct channel *ch = sse->chtab[h & sse->chmask]; ch != NULL; ch = ch->hnext)
-        if (ch->hash == h && strcmp(ch->name, name) == 0)
-            return ch;
+    for (dk__hnode *n = *dk__htab_chain(&sse->channels, h); n != NULL; n = n->next)
+        if (n->hash == h && strcmp(CHANNEL(n)->name, name) == 0)
+            return CHANNEL(n);
     return NULL;
-}
-
-static int channel_table_grow(dk_sse *sse)
-{
-    size_t size = (sse->chmask + 1) * 2;
-    struct channel **t = calloc(size, sizeof(*t));
-    if (t == NULL)
-        return DK_ENOMEM;
-    for (size_t i = 0; i <= sse->chmask; i++) {
-        struct channel *ch = sse->chtab[i];
-        while (ch != NULL) {
-            struct channel *next = ch->hnext;
-            ch->hnext = t[ch->hash & (size - 1)];
-            t[ch->hash & (size - 1)] = ch;
-            ch = next;
-        }
-    }
-    free(sse->chtab);
-    sse->chtab = t;
-    sse->chmask = size - 1;
-    return 0;
 }
 
 static struct channel *channel_get(dk_sse *sse, const char *name)
@@ -335,8 +316,6 @@ static struct channel *channel_get(dk_sse *sse, const char *name)
     struct channel *ch = channel_find(sse, name, h);
     if (ch != NULL)
         return ch;
-    if (sse->nchannels > sse->chmask)
-        channel_table_grow(sse); /* on failure the chains just get longer */
     ch = calloc(1, sizeof(*ch));
     if (ch == NULL)
         return NULL;
@@ -345,10 +324,7 @@ static struct channel *channel_get(dk_sse *sse, const char *name)
         free(ch);
         return NULL;
     }
-    ch->hash = h;
-    ch->hnext = sse->chtab[h & sse->chmask];
-    sse->chtab[h & sse->chmask] = ch;
-    sse->nchannels++;
+    dk__htab_add(&sse->channels, &ch->node, h);
     return ch;
 }
 
@@ -365,11 +341,7 @@ static void channel_release_if_idle(dk_sse *sse, struct channel *ch)
 {
     if (ch->nsubs > 0 || ch->ring.n > 0)
         return;
-    struct channel **pp = &sse->chtab[ch->hash & sse->chmask];
-    while (*pp != ch)
-        pp = &(*pp)->hnext;
-    *pp = ch->hnext;
-    sse->nchannels--;
+    dk__htab_remove(&sse->channels, &ch->node);
     if (ch->ring.evicted_seq > sse->dropped_seq)
         sse->dropped_seq = ch->ring.evicted_seq;
     channel_destroy(ch);
@@ -379,13 +351,13 @@ static void prune_all(dk_sse *sse, uint64_t now)
 {
     sse->last_prune = now;
     ring_prune(&sse->global, now, sse->o.replay_max_age_ms);
-    for (size_t i = 0; i <= sse->chmask; i++) {
-        struct channel *ch = sse->chtab[i];
-        while (ch != NULL) {
-            struct channel *next = ch->hnext;
-            ring_prune(&ch->ring, now, sse->o.replay_max_age_ms);
-            channel_release_if_idle(sse, ch);
-            ch = next;
+    for (size_t i = 0; i < dk__htab_nbuckets(&sse->channels); i++) {
+        dk__hnode *n = *dk__htab_bucket(&sse->channels, i);
+        while (n != NULL) {
+            dk__hnode *next = n->next;
+            ring_prune(&CHANNEL(n)->ring, now, sse->o.replay_max_age_ms);
+            channel_release_if_idle(sse, CHANNEL(n));
+            n = next;
         }
     }
 }
@@ -443,27 +415,7 @@ static void client_drop_member(dk_sse *sse, struct client *c, uint16_t i)
 
 static void client_insert(dk_sse *sse, struct client *c)
 {
-    if (sse->nclients > sse->cmask) {
-        size_t size = (sse->cmask + 1) * 2;
-        struct client **t = calloc(size, sizeof(*t));
-        if (t != NULL) {
-            for (size_t i = 0; i <= sse->cmask; i++) {
-                struct client *x = sse->ctab[i];
-                while (x != NULL) {
-                    struct client *next = x->hnext;
-                    x->hnext = t[x->n & (size - 1)];
-                    t[x->n & (size - 1)] = x;
-                    x = next;
-                }
-            }
-            free(sse->ctab);
-            sse->ctab = t;
-            sse->cmask = size - 1;
-        }
-    }
-    c->hnext = sse->ctab[c->n & sse->cmask];
-    sse->ctab[c->n & sse->cmask] = c;
-    sse->nclients++;
+    dk__htab_add(&sse->clients, &c->node, c->n);
     c->registered = true;
 }
 
@@ -471,15 +423,10 @@ static void client_insert(dk_sse *sse, struct client *c)
  * struct stays (on the `all` list) until its stream's close callback. */
 static void client_detach(dk_sse *sse, struct client *c)
 {
-    struct client **pp = &sse->ctab[c->n & sse->cmask];
-    while (*pp != c)
-        pp = &(*pp)->hnext;
-    *pp = c->hnext;
-    c->hnext = NULL;
+    dk__htab_remove(&sse->clients, &c->node);
     while (c->nmem > 0)
         client_drop_member(sse, c, (uint16_t)(c->nmem - 1));
     c->registered = false;
-    sse->nclients--;
 }
 
 static void client_free(struct client *c)
@@ -531,9 +478,9 @@ static struct client *client_find(dk_sse *sse, const char *id)
     uint64_t n, ms;
     if (!parse_u64(&p, &n) || *p++ != '_' || !parse_u64(&p, &ms) || *p != '\0')
         return NULL;
-    for (struct client *c = sse->ctab[n & sse->cmask]; c != NULL; c = c->hnext)
-        if (c->n == n && (uint64_t)c->created_ms == ms)
-            return c;
+    for (dk__hnode *h = *dk__htab_chain(&sse->clients, n); h != NULL; h = h->next)
+        if (CLIENT(h)->n == n && (uint64_t)CLIENT(h)->created_ms == ms)
+            return CLIENT(h);
     return NULL;
 }
 
@@ -586,11 +533,11 @@ static int snapshot(dk_sse *sse, struct channel *ch, bool everyone, size_t *out_
         for (uint32_t i = 0; i < ch->nsubs; i++)
             k = snapshot_add(sse, k, ch->subs[i].c);
     } else if (everyone) {
-        if (scratch_reserve(sse, sse->nclients) < 0)
+        if (scratch_reserve(sse, sse->clients.count) < 0)
             return DK_ENOMEM;
-        for (size_t i = 0; i <= sse->cmask; i++)
-            for (struct client *c = sse->ctab[i]; c != NULL; c = c->hnext)
-                k = snapshot_add(sse, k, c);
+        for (size_t i = 0; i < dk__htab_nbuckets(&sse->clients); i++)
+            for (dk__hnode *h = *dk__htab_bucket(&sse->clients, i); h != NULL; h = h->next)
+                k = snapshot_add(sse, k, CLIENT(h));
     }
     *out_n = k;
     return 0;
@@ -637,7 +584,8 @@ static void remove_by_n(dk_sse *sse, uint64_t n)
 {
     dk_stream *s = NULL;
     pthread_mutex_lock(&sse->lock);
-    for (struct client *c = sse->ctab[n & sse->cmask]; c != NULL; c = c->hnext) {
+    for (dk__hnode *h = *dk__htab_chain(&sse->clients, n); h != NULL; h = h->next) {
+        struct client *c = CLIENT(h);
         if (c->n == n) {
             client_detach(sse, c);
             s = dk_stream_ref(c->stream);
@@ -935,11 +883,7 @@ dk_sse *dk_sse_new(const dk_sse_options *opts)
     sse->o.backend = NULL;
     if (sse->o.max_channels_per_client == 0 || sse->o.max_channels_per_client > UINT16_MAX / 2)
         sse->o.max_channels_per_client = UINT16_MAX / 2;
-    sse->cmask = 63;
-    sse->chmask = 63;
-    sse->ctab = calloc(sse->cmask + 1, sizeof(*sse->ctab));
-    sse->chtab = calloc(sse->chmask + 1, sizeof(*sse->chtab));
-    if (sse->ctab == NULL || sse->chtab == NULL)
+    if (dk__htab_init(&sse->clients, 64) < 0 || dk__htab_init(&sse->channels, 64) < 0)
         goto fail_tables;
     if (pthread_mutex_init(&sse->lock, NULL) != 0)
         goto fail_tables;
@@ -970,8 +914,8 @@ fail_send_lock:
 fail_lock:
     pthread_mutex_destroy(&sse->lock);
 fail_tables:
-    free(sse->ctab);
-    free(sse->chtab);
+    dk__htab_free(&sse->clients);
+    dk__htab_free(&sse->channels);
     if (sse->backend.destroy != NULL)
         sse->backend.destroy(sse->backend.user);
     free(sse);
@@ -1026,17 +970,17 @@ void dk_sse_free(dk_sse *sse)
         client_free(c);
         c = next;
     }
-    for (size_t i = 0; i <= sse->chmask; i++) {
-        struct channel *ch = sse->chtab[i];
-        while (ch != NULL) {
-            struct channel *next = ch->hnext;
-            channel_destroy(ch);
-            ch = next;
+    for (size_t i = 0; i < dk__htab_nbuckets(&sse->channels); i++) {
+        dk__hnode *n = *dk__htab_bucket(&sse->channels, i);
+        while (n != NULL) {
+            dk__hnode *next = n->next;
+            channel_destroy(CHANNEL(n));
+            n = next;
         }
     }
     ring_free(&sse->global);
-    free(sse->chtab);
-    free(sse->ctab);
+    dk__htab_free(&sse->channels);
+    dk__htab_free(&sse->clients);
     free(sse->scratch);
     pthread_mutex_destroy(&sse->send_lock);
     pthread_mutex_destroy(&sse->lock);
@@ -1198,7 +1142,7 @@ int dk_sse_accept_ex(dk_sse *sse, dk_ctx *ctx, dk_request *req, dk_response *res
     pthread_mutex_lock(&sse->send_lock);
     pthread_mutex_lock(&sse->lock);
     const char *full = NULL;
-    if (sse->o.max_clients > 0 && sse->nclients >= sse->o.max_clients)
+    if (sse->o.max_clients > 0 && sse->clients.count >= sse->o.max_clients)
         full = "Too many SSE clients";
     for (size_t i = 0; i < n && full == NULL; i++) {
         struct channel *ch = channel_find(sse, channels[i], dk__hash_str(channels[i]));
@@ -1475,7 +1419,7 @@ size_t dk_sse_count(dk_sse *sse, const char *channel)
     size_t n = 0;
     pthread_mutex_lock(&sse->lock);
     if (channel == NULL) {
-        n = sse->nclients;
+        n = sse->clients.count;
     } else if (valid_channel(channel)) {
         struct channel *ch = channel_find(sse, channel, dk__hash_str(channel));
         n = ch != NULL ? ch->nsubs : 0;
@@ -1500,13 +1444,15 @@ json_t *dk__sse_stats(dk_sse *sse)
     if (chs == NULL)
         return NULL;
     pthread_mutex_lock(&sse->lock);
-    size_t nclients = sse->nclients, replay = sse->replay_bytes;
-    for (size_t i = 0; sse->chtab != NULL && i <= sse->chmask; i++)
-        for (struct channel *ch = sse->chtab[i]; ch != NULL; ch = ch->hnext)
+    size_t nclients = sse->clients.count, replay = sse->replay_bytes;
+    for (size_t i = 0; sse->channels.buckets != NULL && i < dk__htab_nbuckets(&sse->channels); i++)
+        for (dk__hnode *n = *dk__htab_bucket(&sse->channels, i); n != NULL; n = n->next) {
+            struct channel *ch = CHANNEL(n);
             json_array_append_new(chs, json_pack("{s:s, s:I, s:I, s:I}", "name", ch->name,
                                                  "clients", (json_int_t)ch->nsubs, "windowEvents",
                                                  (json_int_t)ch->ring.n, "windowBytes",
                                                  (json_int_t)ch->ring.bytes));
+        }
     pthread_mutex_unlock(&sse->lock);
     pthread_mutex_lock(&sse->send_lock);
     uint64_t sent = sse->seq;
