@@ -39,6 +39,9 @@ set_tests_properties(browser.board PROPERTIES TIMEOUT 300 LABELS "browser;nosan"
 # Browser test of the operations page (issue 17; screenshots in <build>/browser-artifacts).
 add_test(NAME browser.admin COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/browser/admin.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(browser.admin PROPERTIES TIMEOUT 300 LABELS "browser;nosan")
+# Both run `npm ci` in tests/browser: never at the same time (ctest -j2 raced
+# them, one deleting node_modules under the other).
+set_tests_properties(browser.board browser.admin PROPERTIES RESOURCE_LOCK tests_browser_node_modules)
 # Fuzzing (fuzz/run.sh): builds the libFuzzer targets with clang in its own
 # directory and runs each for FUZZ_SECONDS (20 s in CI; long form:
 # FUZZ_SECONDS=3600 fuzz/run.sh). Labels: fuzz;nosan.
