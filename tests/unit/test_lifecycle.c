@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -30,7 +31,9 @@ static void sleep_ms(long ms)
         ;
 }
 
-/* The names of this process's threads, sorted and joined by spaces. */
+/* The names of this process's donkey threads (every one names itself
+ * "dk-..."), sorted and joined by spaces. Other threads (a sanitizer's,
+ * libuv's pool) are not counted. */
 static void thread_names(char *out, size_t len)
 {
     char names[128][32];
@@ -48,7 +51,8 @@ static void thread_names(char *out, size_t len)
             continue; /* exited meanwhile */
         if (fgets(names[n], sizeof(names[n]), f) != NULL) {
             names[n][strcspn(names[n], "\n")] = '\0';
-            n++;
+            if (strncmp(names[n], "dk-", 3) == 0)
+                n++;
         }
         fclose(f);
     }
@@ -61,15 +65,19 @@ static void thread_names(char *out, size_t len)
     }
 }
 
-/* The thread list once every new thread has named itself (only the main
- * thread keeps the program's name). */
+/* The thread list once the threads dk_app_new() starts (service loop,
+ * log writer) have named themselves and nothing changes for 100 ms. */
 static void settled_threads(char *out, size_t len)
 {
+    char prev[4096] = "";
+    int same = 0;
     for (int i = 0; i < 150; i++) {
         thread_names(out, len);
-        const char *p = strstr(out, "test_lifecycle ");
-        if (p != NULL && strstr(p + 1, "test_lifecycle ") == NULL)
+        bool named = strstr(out, "dk-service ") != NULL && strstr(out, "dk-log ") != NULL;
+        same = named && strcmp(out, prev) == 0 ? same + 1 : 0;
+        if (same >= 5)
             return;
+        snprintf(prev, sizeof(prev), "%s", out);
         sleep_ms(20);
     }
     fail_msg("threads never settled: [%s]", out);
