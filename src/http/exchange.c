@@ -673,6 +673,12 @@ int dk_response_set_header(dk_response *res, const char *name, const char *value
     return push_header(res, name, value, false);
 }
 
+int dk__response_set_header_trusted(dk_response *res, const char *name, const char *value)
+{
+    drop_headers(res, name);
+    return push_header(res, name, value, false);
+}
+
 const char *dk_response_header(const dk_response *res, const char *name)
 {
     for (size_t i = 0; i < res->nheaders; i++)

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -819,7 +820,9 @@ static task *task_get(worker *w)
         }
     }
     dk__fiber *f = t->fiber;
-    memset(t, 0, sizeof(*t));
+    /* The exchange (the last member, most of the task) is cleared by
+     * dk__exchange_init in on_req. */
+    memset(t, 0, offsetof(task, x));
     t->fiber = f;
     t->w = w;
     dk_app *app = w->srv->app;

@@ -262,5 +262,5 @@ void dk__dispatch(dk_app *app, dk_ctx *ctx, dk_request *req, dk_response *res)
             dk_next_run(&first);
         }
     }
-    dk_response_set_header(res, "X-Request-Id", ctx->request_id);
+    dk__response_set_header_trusted(res, "X-Request-Id", ctx->request_id);
 }
