@@ -37,7 +37,6 @@ typedef struct dk__waiter {
      * resumption to the request's HTTP thread. */
     void (*wake)(struct dk__waiter *w);
     dk__pool *pools[2];
-    struct dk__fetcher *fetcher;   /* the app's outbound HTTP client thread (src/http/fetch.c) */
     void *db_tx;                   /* open database transactions of this request (src/db/db.c) */
     const struct dk__trace *trace; /* the request's trace, current while a pool runs fn */
 } dk__waiter;

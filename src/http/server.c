@@ -829,7 +829,6 @@ static task *task_get(worker *w)
     t->waiter.wake = task_wake;
     t->waiter.pools[DK__POOL_IO] = app->exec_io;
     t->waiter.pools[DK__POOL_WORK] = app->exec_work;
-    t->waiter.fetcher = app->fetcher;
     t->waiter.trace = &t->x.ctx.trace;
     return t;
 }
